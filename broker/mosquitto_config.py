@@ -1,0 +1,152 @@
+"""Render the production Mosquitto configuration from the templates in ``broker/mosquitto/``.
+
+One data directory holds everything a broker instance needs: ``mosquitto.conf``, the password
+file, the ACL, the TLS files under ``certs/``, the persistence store and the log. ``gatectl``
+renders it from the device registry; tests render it into a temporary directory.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from broker.codec import MAX_PAYLOAD_BYTES
+from broker.passwords import write_password_file
+from broker.topics import check_id
+
+SERVER_USERNAME = "campusgate-server"
+
+# Room for the fixed header, the topic (at most ~200 bytes by the id rules) and properties.
+MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 1024
+
+
+def device_username(site: str, device: str) -> str:
+    """The broker username of a gate: ``{site}.{device}`` ('.' never occurs inside an id)."""
+    return f"{check_id(site, 'site')}.{check_id(device, 'device')}"
+
+
+@dataclass(frozen=True)
+class DeviceAccount:
+    """A gate known to the broker."""
+
+    site: str
+    device: str
+
+    @property
+    def username(self) -> str:
+        return device_username(self.site, self.device)
+
+
+@dataclass(frozen=True)
+class MosquittoLayout:
+    """Where an instance keeps its files and which ports it listens on."""
+
+    data_dir: Path
+    plain_port: int = 1883
+    tls_port: int = 8883
+    tls_bind: str = "0.0.0.0"
+    client_certs: bool = False
+    run_as: str = ""
+    max_queued_messages: int = 10_000
+
+    @property
+    def conf_file(self) -> Path:
+        return self.data_dir / "mosquitto.conf"
+
+    @property
+    def password_file(self) -> Path:
+        return self.data_dir / "passwd"
+
+    @property
+    def acl_file(self) -> Path:
+        return self.data_dir / "acl"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.data_dir / "certs"
+
+    @property
+    def cafile(self) -> Path:
+        return self.certs_dir / "ca.crt"
+
+    @property
+    def certfile(self) -> Path:
+        return self.certs_dir / "server.crt"
+
+    @property
+    def keyfile(self) -> Path:
+        return self.certs_dir / "server.key"
+
+    @property
+    def persistence_dir(self) -> Path:
+        return self.data_dir / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "mosquitto.log"
+
+
+def _template(name: str) -> Template:
+    return Template(resources.files("broker").joinpath("mosquitto", name).read_text())
+
+
+def render_acl(
+    devices: Iterable[DeviceAccount], services: Iterable[str] = (SERVER_USERNAME,)
+) -> str:
+    """The ACL text: one block per service account, one per device."""
+    service = _template("acl-service.tmpl")
+    device = _template("acl-device.tmpl")
+    return _template("acl.tmpl").substitute(
+        service_blocks="\n".join(service.substitute(username=name) for name in services),
+        device_blocks="\n".join(
+            device.substitute(username=d.username, site=d.site, device=d.device)
+            for d in sorted(devices, key=lambda d: d.username)
+        ),
+    )
+
+
+def render_conf(layout: MosquittoLayout) -> str:
+    """The ``mosquitto.conf`` text for ``layout``."""
+    yes_no = "true" if layout.client_certs else "false"
+    return _template("mosquitto.conf.tmpl").substitute(
+        run_as=layout.run_as or getpass.getuser(),
+        persistence_dir=layout.persistence_dir,
+        max_packet_size=MAX_PACKET_BYTES,
+        max_queued_messages=layout.max_queued_messages,
+        log_file=layout.log_file,
+        plain_port=layout.plain_port,
+        tls_port=layout.tls_port,
+        tls_bind=layout.tls_bind,
+        password_file=layout.password_file,
+        acl_file=layout.acl_file,
+        cafile=layout.cafile,
+        certfile=layout.certfile,
+        keyfile=layout.keyfile,
+        require_certificate=yes_no,
+        use_identity_as_username=yes_no,
+    )
+
+
+def render_mosquitto(
+    layout: MosquittoLayout,
+    devices: Iterable[DeviceAccount],
+    password_hashes: Mapping[str, str],
+    services: Iterable[str] = (SERVER_USERNAME,),
+) -> Path:
+    """Write conf, ACL and password file into ``layout.data_dir``; return the conf's path.
+
+    ``password_hashes`` maps usernames to ``$7$`` hashes (see :mod:`broker.passwords`). The TLS
+    files are expected under ``layout.certs_dir`` (see :mod:`broker.pki`).
+    """
+    devices = list(devices)
+    layout.data_dir.mkdir(parents=True, exist_ok=True)
+    layout.certs_dir.mkdir(exist_ok=True)
+    layout.persistence_dir.mkdir(exist_ok=True)
+    layout.acl_file.write_text(render_acl(devices, services))
+    write_password_file(layout.password_file, password_hashes)
+    layout.conf_file.write_text(render_conf(layout))
+    return layout.conf_file

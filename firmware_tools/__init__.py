@@ -1,0 +1,1 @@
+"""``gatectl``, the technicians' tool for bringing gates online and keeping them healthy."""

@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.fixtures.mosquitto"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _faces_root() -> Path | None:
+    """The shared face photos: $CAMPUSGATE_FACES, else ../shared/faces beside the checkout."""
+    env = os.environ.get("CAMPUSGATE_FACES")
+    candidates = [Path(env)] if env else []
+    candidates.append(ROOT.parent / "shared" / "faces")
+    for candidate in candidates:
+        if (candidate / "identities.csv").is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    """Root of the shared test photos; tests that need them skip with the reason when absent."""
+    root = _faces_root()
+    if root is None:
+        pytest.skip(
+            "shared face photos not found: set CAMPUSGATE_FACES or place them in ../shared/faces"
+        )
+    return root
