@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from broker.cli import app as broker_app
-from broker.embedded import EmbeddedBroker, EmbeddedBrokerError
+from broker.embedded import EmbeddedBroker, EmbeddedBrokerError, port_is_free
 from campusgate import __version__
 from campusgate.bench import app as bench_app
 from campusgate.logs import setup_logging
@@ -45,14 +46,19 @@ def main(
 @app.command()
 def up(
     mqtt_port: Annotated[
-        int, typer.Option(metavar="PORT", help="Port of the embedded broker.")
-    ] = 1883,
+        int,
+        typer.Option(
+            metavar="PORT", help="Embedded broker's port; 0 = 1883 if free, else any free port."
+        ),
+    ] = 0,
 ) -> None:
     """Start the system on embedded defaults on this machine, until Ctrl-C.
 
     Starts the embedded MQTT broker on loopback; the server and the gate join it as their
     parts land.
     """
+    if mqtt_port == 0 and port_is_free("127.0.0.1", 1883):
+        mqtt_port = 1883  # the usual port, unless a system Mosquitto already holds it
     try:
         broker = EmbeddedBroker("127.0.0.1", mqtt_port).start()
     except EmbeddedBrokerError as exc:
@@ -62,8 +68,6 @@ def up(
     console.print(f"  MQTT broker  mqtt://127.0.0.1:{broker.port}  (embedded, anonymous, loopback)")
     console.print("Ctrl-C stops everything.")
     try:
-        import signal
-
         signal.pause()
     except KeyboardInterrupt:
         pass
