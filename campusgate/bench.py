@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(
     help="Measure speed and memory; each benchmark prints one JSON object.", no_args_is_help=True
@@ -20,3 +23,58 @@ def contract(
     from benchmarks.contract import run
 
     print(json.dumps(run(messages), indent=2))
+
+
+@app.command()
+def faces(
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            metavar="DIR",
+            help="A tree identity/image (repeat for several roots).",
+        ),
+    ],
+    pack: Annotated[str, typer.Option(help="Model pack to measure.")] = "dlib-r29-mtcnn",
+    models_dir: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Models directory.")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads (0 = one per core).")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N images.")] = None,
+    dlib: Annotated[bool, typer.Option(help="Also run dlib's own stack as the baseline.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """Verification accuracy and detect/embed/match times of a pack, beside dlib's own stack."""
+    from benchmarks.faces import run
+
+    console = Console(stderr=True)
+    figures = run(
+        data,
+        pack,
+        models_dir=models_dir,
+        threads=threads,
+        limit=limit,
+        with_dlib=dlib,
+        progress=lambda m: console.print(m),
+    )
+    if as_json:
+        print(json.dumps(figures, indent=2))
+        return
+    table = Table("figure", pack, "dlib" if dlib else "", title="campusgate bench faces")
+    theirs = figures.get("dlib", {})
+    for key in (
+        "faces_found",
+        "pairs",
+        "threshold",
+        "verification_accuracy",
+        "tar",
+        "far",
+        "ms_detect_p50",
+        "ms_embed_p50",
+        "ms_match_10k_p50",
+        "rss_mb",
+    ):
+        table.add_row(key, str(figures.get(key)), str(theirs.get(key, "")))
+    Console().print(table)
+    print(json.dumps(figures))

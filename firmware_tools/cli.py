@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from broker.pki import create_ca, issue_server_cert
+from firmware_tools.models_cli import app as models_app
 
 app = typer.Typer(
     help="gatectl: bring campusgate gates online and keep them healthy.",
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 broker_app = typer.Typer(help="Broker certificates and configuration.", no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
+app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 
 

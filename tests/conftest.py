@@ -32,3 +32,20 @@ def faces_dir() -> Path:
             "shared face photos not found: set CAMPUSGATE_FACES or place them in ../shared/faces"
         )
     return root
+
+
+@pytest.fixture(scope="session")
+def default_pack(tmp_path_factory: pytest.TempPathFactory):
+    """The default pack ``dlib-r29-mtcnn``, built from the installed wheels into a fresh folder,
+    so no test depends on a pack left in the user's models directory."""
+    from models.default_pack import install_default_pack
+
+    return install_default_pack(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def engine(default_pack):
+    """A face engine on the default pack, shared by the tests of one session."""
+    from models.engine import FaceEngine
+
+    return FaceEngine(default_pack, threads=2)

@@ -1,0 +1,1 @@
+"""Face recognisers: each turns aligned face chips into embedding vectors."""
