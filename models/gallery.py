@@ -203,22 +203,39 @@ class Gallery:
         later. Zero, non-finite or wrongly sized embeddings and clashing ids raise ``GalleryError``
         and leave the gallery unchanged.
         """
-        _check_id(person_id, "person id")
+        rows = len(np.atleast_2d(np.asarray(embeddings)))
+        return self.add_rows([person_id] * rows, embeddings, entry_ids)
+
+    def add_rows(
+        self,
+        person_ids: Sequence[str],
+        embeddings: ArrayLike,
+        entry_ids: Sequence[str] | None = None,
+    ) -> int:
+        """Enroll many rows at once, ``person_ids[i]`` owning ``embeddings[i]``; one new version.
+
+        Loading a whole school (thousands of students) row by row would rebuild the grouping
+        once per student; this rebuilds it once. Checks and errors are those of :meth:`add`.
+        """
+        for person_id in set(person_ids):
+            _check_id(person_id, "person id")
         unit, valid = self._unit_rows(embeddings)
         if not len(unit):
-            raise GalleryError(f"no embeddings given for {person_id!r}")
+            raise GalleryError(f"no embeddings given for {sorted(set(person_ids))!r}")
+        if len(person_ids) != len(unit):
+            raise GalleryError(f"{len(person_ids)} person ids given for {len(unit)} embeddings")
         if not valid.all():
-            raise GalleryError(
-                f"embedding {int(np.argmin(valid))} of {person_id!r} is zero or not finite"
-            )
+            bad = int(np.argmin(valid))
+            raise GalleryError(f"embedding {bad} of {person_ids[bad]!r} is zero or not finite")
         if entry_ids is None:
             entries = np.full(len(unit), "")
         else:
             entries = _entry_array(entry_ids)
             if len(entries) != len(unit):
                 raise GalleryError(f"{len(entries)} entry ids given for {len(unit)} embeddings")
-            if len(np.unique(entries)) != len(entries):
-                raise GalleryError(f"entry ids repeat within the call for {person_id!r}")
+            named = entries[entries != ""]
+            if len(np.unique(named)) != len(named):
+                raise GalleryError("entry ids repeat within the call")
         with self._lock:
             current = self._snapshot
             clashes = entries[(entries != "") & np.isin(entries, current.entry_ids)]
@@ -227,7 +244,7 @@ class Gallery:
             self._snapshot = _Snapshot.build(
                 current.version + 1,
                 np.concatenate([current.matrix, unit]),
-                np.concatenate([current.person_ids, np.full(len(unit), person_id)]),
+                np.concatenate([current.person_ids, np.array(person_ids, dtype=str)]),
                 np.concatenate([current.entry_ids, entries]),
             )
             return self._snapshot.version

@@ -394,3 +394,19 @@ def test_a_failed_save_keeps_the_old_file_whole(tmp_path, monkeypatch):
 def test_loading_a_missing_file_is_a_gallery_error(tmp_path):
     with pytest.raises(GalleryError, match="cannot read"):
         Gallery.load(tmp_path / "absent.cggal")
+
+
+def test_add_rows_enrolls_a_whole_school_in_one_version() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((12, 128)).astype(np.float32)
+    people = [f"HS{i // 3:03d}" for i in range(12)]
+    gallery = Gallery(pack="p", dim=128, threshold=0.5)
+    assert gallery.add_rows(people, vectors, [f"photo-{i}" for i in range(12)]) == 1
+    assert gallery.persons == ("HS000", "HS001", "HS002", "HS003")
+    found = gallery.search(vectors[[1, 7]])
+    assert list(found.person_ids) == ["HS000", "HS002"]
+    with pytest.raises(GalleryError, match="3 person ids given for 2 embeddings"):
+        gallery.add_rows(["a", "b", "c"], vectors[:2])
+    with pytest.raises(GalleryError, match="already in the gallery"):
+        gallery.add_rows(["x"], vectors[:1], ["photo-0"])
+    assert gallery.version == 1 and len(gallery) == 12
