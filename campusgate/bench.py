@@ -78,3 +78,61 @@ def faces(
         table.add_row(key, str(figures.get(key)), str(theirs.get(key, "")))
     Console().print(table)
     print(json.dumps(figures))
+
+
+@app.command()
+def edge(
+    video: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, metavar="FILE", help="Video to play.")
+    ],
+    gallery: Annotated[
+        list[Path],
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            metavar="DIR",
+            help="A tree identity/image to enroll (repeat for several roots).",
+        ),
+    ],
+    pack: Annotated[str, typer.Option(help="Model pack.")] = "dlib-r29-mtcnn",
+    models_dir: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Models directory.")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 2,
+    seconds: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds of video.")
+    ] = None,
+    naive_frames: Annotated[int, typer.Option(help="Frames for the naive baseline.")] = 150,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """The gate loop on a video played as a live camera, beside a naive every-frame loop."""
+    from benchmarks.edge import run
+
+    console = Console(stderr=True)
+    figures = run(
+        video,
+        gallery,
+        pack,
+        models_dir=models_dir,
+        threads=threads,
+        seconds=seconds,
+        naive_frames=naive_frames,
+        progress=lambda m: console.print(m),
+    )
+    if not as_json:
+        table = Table("figure", "value", title="campusgate bench edge")
+        for key in (
+            "frames_in",
+            "frames_processed",
+            "frames_dropped",
+            "fps_source",
+            "realtime",
+            "latency_ms_p50",
+            "latency_ms_p95",
+            "cpu_cores_avg",
+            "rss_mb_max",
+            "cpu_per_frame_ratio",
+        ):
+            table.add_row(key, str(figures[key]))
+        console.print(table)
+    print(json.dumps(figures, indent=None if not as_json else 2))

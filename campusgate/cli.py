@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -41,6 +43,29 @@ def main(
 ) -> None:
     """Set up structured logging for whichever part runs."""
     setup_logging(log_level)
+
+
+@app.command()
+def edge(
+    config: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, metavar="FILE", help="The gate's TOML.")
+    ],
+) -> None:
+    """Run a gate: camera, recognition, outbox and MQTT link, until Ctrl-C."""
+    from edge.agent import Gate
+    from edge.config import ConfigError, load_config
+
+    try:
+        gate = Gate(load_config(config))
+    except (ConfigError, OSError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        gate.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @app.command()

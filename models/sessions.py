@@ -36,4 +36,7 @@ def session_options(threads: int = 0, optimisation: Optimisation = "all") -> ort
     # Spinning worker threads burn the cores the capture and tracking threads need; on two cores
     # MTCNN's many small runs took 90 ms a frame with spinning and 34 ms without.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # The arena keeps the largest buffers any input ever needed (a 4K enrollment photo) for the
+    # life of the process; a gate has RAM to spare for neither, and allocation is not the cost.
+    options.enable_cpu_mem_arena = False
     return options

@@ -1,0 +1,522 @@
+"""GateLink against a real Mosquitto over TLS with the gate's own credential.
+
+The server side is a plain paho subscriber with a persistent session, like ingest. To know that
+nothing more is on its way, a test has the gate republish its status after the events: the broker
+forwards one publisher's messages to a subscriber in the order it received them, so once that
+status arrives, every event the gate sent before it has arrived too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from broker.codec import decode, encode
+from broker.mosquitto_config import SERVER_USERNAME
+from broker.payloads import (
+    Command,
+    CommandAck,
+    Event,
+    GalleryNotice,
+    GateConfig,
+    Message,
+    Status,
+    utc_now,
+)
+from broker.topics import Channel, device_topic, gallery_topic
+from edge.link import CommandFailed, CommandResult, GateLink, LinkSettings
+from edge.outbox import Outbox
+from tests.edge.gate_writer import card_event
+from tests.fixtures.mosquitto import MosquittoInstance, connect
+
+ROOT = Path(__file__).resolve().parents[2]
+GATE_1 = "school-a.gate-1"
+INFLIGHT = 20
+EVENTS = device_topic(Channel.EVENTS, "school-a", "gate-1")
+STATUS = device_topic(Channel.STATUS, "school-a", "gate-1")
+ACK = device_topic(Channel.ACK, "school-a", "gate-1")
+CONFIG = device_topic(Channel.CONFIG, "school-a", "gate-1")
+CMD = device_topic(Channel.CMD, "school-a", "gate-1")
+GALLERY = gallery_topic("school-a")
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Wait for ``condition`` to hold; fail naming ``what`` if it does not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+class Server:
+    """The server's side of the broker: a persistent session on the loopback listener that
+    reads events, status and acks, and publishes config, gallery notices and commands."""
+
+    def __init__(self, broker: MosquittoInstance) -> None:
+        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._subscribed = threading.Event()
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id="server-test",
+            protocol=mqtt.MQTTv311,
+            clean_session=False,
+        )
+        client.username_pw_set(SERVER_USERNAME, broker.passwords[SERVER_USERNAME])
+        client.reconnect_delay_set(0.1, 0.5)
+        client.on_connect = lambda c, *_: c.subscribe([(EVENTS, 1), (STATUS, 1), (ACK, 1)])
+        client.on_subscribe = lambda *_: self._subscribed.set()
+        client.on_message = lambda _c, _u, message: self.messages.put(message)
+        client.connect("127.0.0.1", broker.port(tls=False), keepalive=30)
+        client.loop_start()
+        self.client = client
+        if not self._subscribed.wait(5):
+            raise TimeoutError("the server subscriber got no SUBACK")
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def next(self, topic: str, timeout: float = 10.0) -> Message:
+        """The next message on ``topic``, decoded; messages on other topics are skipped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
+            if message.topic == topic:
+                return decode(message.topic, message.payload).message
+
+    def events_until_status(self, gallery_version: int, timeout: float = 10.0) -> list[str]:
+        """Event ids received, in order, until the gate's status with this gallery version."""
+        deadline = time.monotonic() + timeout
+        event_ids = []
+        while True:
+            message = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
+            decoded = decode(message.topic, message.payload).message
+            if isinstance(decoded, Event):
+                event_ids.append(str(decoded.event_id))
+            elif isinstance(decoded, Status) and decoded.gallery_version == gallery_version:
+                return event_ids
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@dataclass
+class Gate:
+    """A GateLink with its outbox and what its callbacks received."""
+
+    link: GateLink
+    outbox: Outbox
+    configs: queue.Queue[GateConfig] = field(default_factory=queue.Queue)
+    galleries: queue.Queue[GalleryNotice] = field(default_factory=queue.Queue)
+    commands: list[Command] = field(default_factory=list)
+
+    def send(self, count: int) -> list[str]:
+        """Record ``count`` card events; their event ids in the order they were put."""
+        events = [card_event("school-a", "gate-1") for _ in range(count)]
+        for event in events:
+            self.link.send_event(event)
+        return [str(event.event_id) for event in events]
+
+    def mark(self, gallery_version: int) -> None:
+        """Once the broker has acknowledged every recorded event, republish the status as a
+        marker behind them (see the module docstring)."""
+        wait_until(lambda: self.outbox.depth() == 0, "the outbox to drain")
+        self.link.update_status(model_pack="dlib-r29-mtcnn", gallery_version=gallery_version)
+
+
+def gate_settings(broker: MosquittoInstance, port: int | None = None) -> LinkSettings:
+    return LinkSettings(
+        host="127.0.0.1",
+        port=port or broker.port(tls=True),
+        site="school-a",
+        device="gate-1",
+        password=broker.passwords[GATE_1],
+        ca_file=broker.layout.cafile,
+        inflight=INFLIGHT,
+        reconnect_min_delay_s=0.1,
+        reconnect_max_delay_s=0.5,
+    )
+
+
+@pytest.fixture
+def server(mosquitto: MosquittoInstance) -> Iterator[Server]:
+    server = Server(mosquitto)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def make_gate(mosquitto: MosquittoInstance, tmp_path: Path) -> Iterator[Callable[..., Gate]]:
+    """Build (not start) gates on a fresh outbox; each is stopped and closed at teardown."""
+    gates: list[Gate] = []
+
+    def make(
+        on_command: Callable[[Command], CommandResult] = lambda _command: {},
+        port: int | None = None,
+    ) -> Gate:
+        outbox = Outbox(tmp_path / f"outbox-{len(gates)}.db")
+        configs: queue.Queue[GateConfig] = queue.Queue()
+        galleries: queue.Queue[GalleryNotice] = queue.Queue()
+        commands: list[Command] = []
+
+        def run(command: Command) -> CommandResult:
+            commands.append(command)
+            return on_command(command)
+
+        link = GateLink(
+            gate_settings(mosquitto, port),
+            outbox,
+            version="0.1.0",
+            on_config=configs.put,
+            on_gallery=galleries.put,
+            on_command=run,
+            model_pack="dlib-r29-mtcnn",
+            gallery_version=0,
+        )
+        gate = Gate(link, outbox, configs, galleries, commands)
+        gates.append(gate)
+        return gate
+
+    yield make
+    for gate in gates:
+        gate.link.stop()
+        gate.outbox.close()
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+def test_events_reach_the_server_in_outbox_order(make_gate, server: Server) -> None:
+    gate = make_gate()
+    expected = gate.send(30)  # recorded before the link starts
+    gate.link.start()
+    assert gate.link.wait_connected(10)
+    expected += gate.send(70)
+    gate.mark(1)
+
+    assert server.events_until_status(1) == expected
+    stats = gate.link.stats
+    assert (stats.sent, stats.acked, stats.rejected) == (100, 100, 0)
+
+
+def test_gate_keeps_events_while_the_broker_is_down_and_delivers_each_once(
+    make_gate, server: Server, mosquitto: MosquittoInstance
+) -> None:
+    gate = make_gate()
+    gate.link.start()
+    assert gate.link.wait_connected(10)
+    before = gate.send(10)
+    gate.mark(1)
+    assert server.events_until_status(1) == before
+
+    mosquitto.stop()
+    wait_until(lambda: not gate.link.stats.connected, "the gate to notice")
+    during = gate.send(30)
+    assert gate.outbox.depth() == 30
+    mosquitto.start()
+
+    assert gate.link.wait_connected(10)
+    gate.mark(2)
+    assert server.events_until_status(2) == during
+    assert gate.link.stats.reconnects == 1
+
+
+def test_gate_started_while_the_broker_is_down_connects_when_it_comes_up(
+    make_gate, server: Server, mosquitto: MosquittoInstance
+) -> None:
+    mosquitto.stop()
+    gate = make_gate()
+    gate.link.start()
+    expected = gate.send(5)
+    mosquitto.start()
+
+    assert gate.link.wait_connected(10)
+    gate.mark(1)
+    assert server.events_until_status(1) == expected
+
+
+class Relay:
+    """A TCP relay between gate and broker that can swallow traffic and then cut the
+    connection, so that the gate loses its connection with events in flight and unacknowledged."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._forwarding = threading.Event()
+        self._forwarding.set()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._target_port))
+            self._sockets += [downstream, upstream]
+            for source, sink in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if self._forwarding.is_set():
+                    sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            sock.close()
+
+    def swallow(self) -> None:
+        """Stop passing bytes either way; the connections stay open."""
+        self._forwarding.clear()
+
+    def cut(self) -> None:
+        """Close every relayed connection, and relay new ones normally again."""
+        sockets, self._sockets = self._sockets, []
+        self._forwarding.set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # its pump may have closed it already
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._listener.close()
+        self.cut()
+
+
+def test_events_in_flight_when_the_connection_drops_are_resent_in_order(
+    make_gate, server: Server, mosquitto: MosquittoInstance
+) -> None:
+    relay = Relay(mosquitto.port(tls=True))
+    try:
+        gate = make_gate(port=relay.port)
+        gate.link.start()
+        assert gate.link.wait_connected(10)
+        expected = gate.send(5)
+        gate.mark(1)
+        assert server.events_until_status(1) == expected
+
+        relay.swallow()
+        lost = gate.send(2 * INFLIGHT)
+        wait_until(lambda: gate.link.stats.sent == 5 + INFLIGHT, "a full window in flight")
+        relay.cut()
+        # Keep recording while the gate reconnects: these must not overtake the ones paho
+        # retransmits after the CONNACK.
+        during = gate.send(20)
+        assert gate.link.wait_connected(10)
+        gate.mark(2)
+
+        assert server.events_until_status(2) == lost + during
+        assert gate.link.stats.reconnects >= 1
+    finally:
+        relay.close()
+
+
+def _gate_process(
+    broker: MosquittoInstance, outbox: Path, count: int, hold: bool = False
+) -> subprocess.Popen[str]:
+    command = [
+        sys.executable,
+        str(Path(__file__).with_name("gate_writer.py")),
+        f"--outbox={outbox}",
+        f"--port={broker.port(tls=True)}",
+        f"--ca-file={broker.layout.cafile}",
+        f"--count={count}",
+        f"--inflight={INFLIGHT}",
+    ]
+    if hold:
+        command.append("--hold")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CG_GATE_PASSWORD": broker.passwords[GATE_1]}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+
+def _read_line(process: subprocess.Popen[str]) -> str:
+    line = process.stdout.readline()
+    assert line, f"the gate process ended early (exit {process.wait(5)})"
+    return line.strip()
+
+
+def test_a_gate_killed_mid_stream_loses_nothing_already_in_its_outbox(
+    server: Server, mosquitto: MosquittoInstance, tmp_path: Path
+) -> None:
+    path = tmp_path / "killed-gate.db"
+    process = _gate_process(mosquitto, path, count=2000)
+    try:
+        assert _read_line(process) == "connected"
+        put = [_read_line(process).removeprefix("put ") for _ in range(100)]
+        # Freeze the broker for the rest, so that the kill finds events in every state: sent and
+        # acknowledged, in flight (on the wire, not acknowledged), and not yet sent.
+        mosquitto.process.send_signal(signal.SIGSTOP)
+        put += [_read_line(process).removeprefix("put ") for _ in range(200)]
+        process.send_signal(signal.SIGKILL)
+        process.wait(5)
+    finally:
+        mosquitto.process.send_signal(signal.SIGCONT)
+        process.kill()
+        process.wait(5)
+
+    with Outbox(path) as outbox:
+        left = outbox.depth()
+        link = GateLink(
+            gate_settings(mosquitto),
+            outbox,
+            version="0.1.0",
+            on_config=lambda _config: None,
+            on_gallery=lambda _notice: None,
+            on_command=lambda _command: {},
+        )
+        link.start()
+        try:
+            wait_until(lambda: outbox.depth() == 0, "the restarted gate to drain the outbox")
+            link.update_status(model_pack=None, gallery_version=1)
+            received = server.events_until_status(1)
+        finally:
+            link.stop()
+
+    counts = Counter(received)
+    repeats = sum(n - 1 for n in counts.values())
+    print(f"killed after {len(put)} puts with {left} in the outbox; {repeats} delivered twice")
+    assert left >= 200  # none of those put while the broker was frozen was acknowledged
+    assert set(put) <= set(counts)  # nothing lost
+    assert repeats <= INFLIGHT
+    first_copies = list(dict.fromkeys(received))
+    assert first_copies[: len(put)] == put  # in the order they were put
+
+
+# --- status and last will -----------------------------------------------------------------------
+
+
+def test_status_is_retained_online_then_offline_after_stop(
+    make_gate, server: Server, mosquitto: MosquittoInstance
+) -> None:
+    gate = make_gate()
+    gate.link.start()
+    assert gate.link.wait_connected(10)
+    online = server.next(STATUS)
+    assert (online.state, online.version) == ("online", "0.1.0")
+    assert (online.model_pack, online.gallery_version) == ("dlib-r29-mtcnn", 0)
+
+    gate.link.stop()
+    assert server.next(STATUS).state == "offline"
+
+    late_joiner: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+    client = mosquitto.client(SERVER_USERNAME, tls=False, client_id="late-joiner")
+    client.on_message = lambda _c, _u, message: late_joiner.put(message)
+    assert connect(mosquitto, client, tls=False) == 0
+    client.subscribe(STATUS, qos=1)
+    retained = late_joiner.get(timeout=5)
+    assert retained.retain
+    assert decode(retained.topic, retained.payload).message.state == "offline"
+
+
+def test_last_will_marks_a_killed_gate_offline(
+    server: Server, mosquitto: MosquittoInstance, tmp_path: Path
+) -> None:
+    process = _gate_process(mosquitto, tmp_path / "gate.db", count=0, hold=True)
+    try:
+        assert _read_line(process) == "connected"
+        assert server.next(STATUS).state == "online"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(5)
+    assert server.next(STATUS).state == "offline"
+
+
+# --- config, gallery and commands ---------------------------------------------------------------
+
+
+def _config(revision: int) -> GateConfig:
+    return GateConfig(
+        revision=revision,
+        ts=utc_now(),
+        direction="in",
+        match_threshold=0.6,
+        min_face_px=40,
+        detect_fps=10.0,
+        cooldown_s=120,
+        require_face=False,
+    )
+
+
+def test_config_and_gallery_reach_their_callbacks_and_bad_ones_are_rejected(
+    make_gate, server: Server
+) -> None:
+    gate = make_gate()
+    gate.link.start()
+    assert gate.link.wait_connected(10)
+    server.next(STATUS)  # the gate's subscriptions were sent before its online status
+
+    notice = GalleryNotice(
+        site="school-a",
+        version=7,
+        ts=utc_now(),
+        model_pack="dlib-r29-mtcnn",
+        entries=120,
+        url="https://server.example/api/gallery/7",
+        sha256="ab" * 32,
+        size_bytes=123_456,
+        key_id="gallery-2025",
+        signature="A" * 86 + "==",
+    )
+    config = _config(3)
+    server.publish(CONFIG, b'{"revision": "not a number"}', retain=True)
+    server.publish(CONFIG, encode(config), retain=True)
+    server.publish(GALLERY, encode(notice), retain=True)
+
+    assert gate.configs.get(timeout=5) == config
+    assert gate.galleries.get(timeout=5) == notice
+    assert gate.link.stats.rejected == 1
+    assert gate.link.stats.connected
+
+
+def test_a_command_is_answered_on_the_ack_topic(make_gate, server: Server) -> None:
+    def handle(command: Command) -> CommandResult:
+        if command.name == "snapshot":
+            raise CommandFailed("no camera frame yet")
+        return {"beeps": int(command.args.get("times", 1))}
+
+    gate = make_gate(on_command=handle)
+    gate.link.start()
+    assert gate.link.wait_connected(10)
+    server.next(STATUS)
+
+    def command(name: str, **extra) -> Command:
+        return Command(cmd_id=uuid.uuid4(), ts=utc_now(), name=name, **extra)
+
+    beep = command("test-beep", args={"times": 2})
+    snapshot = command("snapshot")
+    stale = command("reload", expires_at=utc_now() - timedelta(seconds=1))
+    for sent in (beep, snapshot, stale):
+        server.publish(CMD, encode(sent))
+
+    acks: dict[uuid.UUID, CommandAck] = {}
+    for _ in range(3):
+        ack = server.next(ACK)
+        acks[ack.cmd_id] = ack
+    assert (acks[beep.cmd_id].ok, acks[beep.cmd_id].result) == (True, {"beeps": 2})
+    assert (acks[snapshot.cmd_id].ok, acks[snapshot.cmd_id].detail) == (
+        False,
+        "no camera frame yet",
+    )
+    assert (acks[stale.cmd_id].ok, acks[stale.cmd_id].detail) == (False, "expired")
+    assert [c.name for c in gate.commands] == ["test-beep", "snapshot"]  # not the expired one
