@@ -103,7 +103,7 @@ class Gate:
         self.pack = load_model_pack(config)
         self.engine = FaceEngine(self.pack, threads=config.recognition.threads)
         broker = config.broker
-        password = broker.password
+        password = broker.password.get_secret_value() if broker.password else None
         key = load_pem_public_key(Path(config.gallery.public_key).read_bytes())
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError(f"{config.gallery.public_key} is not an Ed25519 public key")
@@ -121,16 +121,9 @@ class Gate:
         self._connected = False
         self.link = GateLink(
             LinkSettings(
-                host=broker.host,
-                port=broker.port,
+                **broker.model_dump(),
                 site=site,
                 device=device,
-                username=config.username,
-                password=password,
-                ca_file=broker.ca_file,
-                client_cert=broker.client_cert,
-                client_key=broker.client_key,
-                keepalive_s=broker.keepalive_s,
                 telemetry_interval_s=config.telemetry.interval_s,
             ),
             self.outbox,

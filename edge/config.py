@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from broker.topics import ID_PATTERN
+from edge.link import BrokerSettings
 
 Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -33,23 +34,6 @@ class _Section(BaseModel):
 class DeviceSection(_Section):
     site: Id
     device: Id
-
-
-class BrokerSection(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(default=8883, ge=1, le=65535)
-    username: str | None = Field(default=None, description="Default: '{site}.{device}'.")
-    password: str | None = None
-    ca_file: Path | None = Field(default=None, description="None: plain TCP (loopback only).")
-    client_cert: Path | None = None
-    client_key: Path | None = None
-    keepalive_s: int = Field(default=30, ge=5, le=600)
-
-    @model_validator(mode="after")
-    def _cert_with_key(self) -> BrokerSection:
-        if (self.client_cert is None) != (self.client_key is None):
-            raise ValueError("client_cert and client_key go together")
-        return self
 
 
 class CameraSection(_Section):
@@ -120,7 +104,7 @@ class EdgeConfig(BaseSettings):
     )
 
     device: DeviceSection
-    broker: BrokerSection = BrokerSection()
+    broker: BrokerSettings = BrokerSettings()
     camera: CameraSection = CameraSection()
     recognition: RecognitionSection = RecognitionSection()
     gate: GateSection = GateSection()

@@ -67,15 +67,14 @@ CommandResult = Mapping[str, ArgValue]
 """What a command handler returns on success; it becomes the ack's ``result``."""
 
 
-class LinkSettings(BaseModel):
-    """How the gate reaches its broker; checked when the link is built, with the field named."""
+class BrokerSettings(BaseModel):
+    """Where the gate's broker is and how the gate proves who it is (the ``[broker]`` section of
+    the gate's configuration); checked at start-up, with the field named."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8883, ge=1, le=65535)
-    site: Id
-    device: Id
     username: str | None = Field(default=None, description="Default: '{site}.{device}'.")
     password: SecretStr | None = None
     ca_file: Path | None = Field(
@@ -89,10 +88,9 @@ class LinkSettings(BaseModel):
     inflight: int = Field(
         default=20, ge=1, le=1000, description="Events sent and not yet acknowledged, at most."
     )
-    telemetry_interval_s: float = Field(default=30.0, gt=0.0, le=3600.0)
 
     @model_validator(mode="after")
-    def _consistent(self) -> LinkSettings:
+    def _consistent(self) -> BrokerSettings:
         if (self.client_cert is None) != (self.client_key is None):
             raise ValueError("client_cert and client_key go together")
         if self.client_cert is not None and self.ca_file is None:
@@ -100,6 +98,14 @@ class LinkSettings(BaseModel):
         if self.reconnect_min_delay_s > self.reconnect_max_delay_s:
             raise ValueError("reconnect_min_delay_s must not exceed reconnect_max_delay_s")
         return self
+
+
+class LinkSettings(BrokerSettings):
+    """Everything the link needs: the broker, and which gate this is."""
+
+    site: Id
+    device: Id
+    telemetry_interval_s: float = Field(default=30.0, gt=0.0, le=3600.0)
 
     @property
     def client_id(self) -> str:

@@ -246,11 +246,11 @@ class RecognitionLoop:
             with stages.time("embed"):
                 embeddings = engine.embed(chips[keep])
             with stages.time("match"):
-                matches = gallery.search(embeddings, threshold=self._threshold(gallery))
+                matches = gallery.search(embeddings, threshold=self._threshold())
         self.stats.faces_embedded += len(keep) if matches is not None else 0
         self.stats.faces_refused += len(batch) - len(keep)
         policy = VotePolicy(
-            self._threshold(gallery) if gallery else 1.0,
+            self._threshold(),
             self.settings.confident_margin,
             max_tries=self.settings.max_embeds_per_track,
         )
@@ -281,8 +281,11 @@ class RecognitionLoop:
             for track_id, decision in decided:
                 self._report(track_id, decision, self.settings.direction)
 
-    def _threshold(self, gallery: Gallery) -> float:
-        return self.settings.threshold if self.settings.threshold is not None else gallery.threshold
+    def _threshold(self) -> float:
+        """The server's or the file's threshold, else the pack's 1:N identification one."""
+        if self.settings.threshold is not None:
+            return self.settings.threshold
+        return self.engine.identify_threshold
 
     # --- ending passes -------------------------------------------------------------------------
     def _finish(self, track, captured_at: float, wall_time: float) -> None:
@@ -307,7 +310,7 @@ class RecognitionLoop:
         decision = state.decision
         if decision is None and gallery is not None:
             policy = VotePolicy(
-                self._threshold(gallery),
+                self._threshold(),
                 settings.confident_margin,
                 max_tries=settings.max_embeds_per_track,
             )

@@ -38,6 +38,10 @@ RECOGNISER_FILE = "dlib_resnet_v1.onnx"
 # a property of the network's output scale, not fitted to who is who). On unit vectors the same
 # rule is a cosine similarity of 1 - 0.6² / (2 · 1.43²) ≈ 0.912.
 MATCH_THRESHOLD = 0.912
+# At a gate one face is compared with every enrolled student, so false matches add up over the
+# gallery. dlib's stricter published tolerance, distance 0.5, converted the same way:
+# 1 - 0.5² / (2 · 1.43²) ≈ 0.939.
+IDENTIFY_THRESHOLD = 0.939
 
 Progress = Callable[[str, int, int], None]
 
@@ -71,6 +75,7 @@ def _build(staging: Path, progress: Progress | None) -> PackManifest:
             embedding_size=info.embedding_size,
         ),
         match_threshold=MATCH_THRESHOLD,
+        identify_threshold=IDENTIFY_THRESHOLD,
         quality=QualitySpec(
             min_face_px=40,
             min_sharpness=15.0,

@@ -124,6 +124,11 @@ class FaceEngine:
         manifest = pack.manifest
         self.pack = pack
         self.threshold = manifest.match_threshold
+        self.identify_threshold = (
+            manifest.identify_threshold
+            if manifest.identify_threshold is not None
+            else manifest.match_threshold
+        )
         self.embedding_size = manifest.recogniser.embedding_size
         self.detector = DETECTORS[manifest.detector.kind](pack, options)
         self.recogniser = RECOGNISERS[manifest.recogniser.kind](pack, options)

@@ -96,6 +96,15 @@ class PackManifest(_Spec):
     match_threshold: float = Field(
         ge=-1.0, le=1.0, description="Cosine similarity at or above which two faces match."
     )
+    identify_threshold: float | None = Field(
+        default=None,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Stricter similarity for naming someone from a whole gallery (1:N) at a gate, where "
+            "every stranger is compared with every student; default: match_threshold."
+        ),
+    )
     quality: QualitySpec
     files: list[PackFile] = Field(min_length=1)
 

@@ -70,7 +70,7 @@ sorce = "0"
 def test_environment_overrides_the_file(tmp_path, monkeypatch) -> None:
     path = write(tmp_path, '[device]\nsite = "s"\ndevice = "d"\n[broker]\npassword = "old"\n')
     monkeypatch.setenv("CAMPUSGATE_EDGE__BROKER__PASSWORD", "from-env")
-    assert load_config(path).broker.password == "from-env"
+    assert load_config(path).broker.password.get_secret_value() == "from-env"
 
 
 def test_unreadable_and_invalid_toml_files(tmp_path) -> None:

@@ -37,6 +37,7 @@ from broker.payloads import (
     GateConfig,
     Message,
     Status,
+    Telemetry,
     utc_now,
 )
 from broker.topics import Channel, device_topic, gallery_topic
@@ -50,6 +51,7 @@ GATE_1 = "school-a.gate-1"
 INFLIGHT = 20
 EVENTS = device_topic(Channel.EVENTS, "school-a", "gate-1")
 STATUS = device_topic(Channel.STATUS, "school-a", "gate-1")
+TELEMETRY = device_topic(Channel.TELEMETRY, "school-a", "gate-1")
 ACK = device_topic(Channel.ACK, "school-a", "gate-1")
 CONFIG = device_topic(Channel.CONFIG, "school-a", "gate-1")
 CMD = device_topic(Channel.CMD, "school-a", "gate-1")
@@ -80,7 +82,8 @@ class Server:
         )
         client.username_pw_set(SERVER_USERNAME, broker.passwords[SERVER_USERNAME])
         client.reconnect_delay_set(0.1, 0.5)
-        client.on_connect = lambda c, *_: c.subscribe([(EVENTS, 1), (STATUS, 1), (ACK, 1)])
+        topics = [(EVENTS, 1), (STATUS, 1), (TELEMETRY, 1), (ACK, 1)]
+        client.on_connect = lambda c, *_: c.subscribe(topics)
         client.on_subscribe = lambda *_: self._subscribed.set()
         client.on_message = lambda _c, _u, message: self.messages.put(message)
         client.connect("127.0.0.1", broker.port(tls=False), keepalive=30)
@@ -152,6 +155,7 @@ def gate_settings(broker: MosquittoInstance, port: int | None = None) -> LinkSet
         inflight=INFLIGHT,
         reconnect_min_delay_s=0.1,
         reconnect_max_delay_s=0.5,
+        telemetry_interval_s=0.1,
     )
 
 
@@ -170,6 +174,7 @@ def make_gate(mosquitto: MosquittoInstance, tmp_path: Path) -> Iterator[Callable
     def make(
         on_command: Callable[[Command], CommandResult] = lambda _command: {},
         port: int | None = None,
+        telemetry: Callable[[], Telemetry] | None = None,
     ) -> Gate:
         outbox = Outbox(tmp_path / f"outbox-{len(gates)}.db")
         configs: queue.Queue[GateConfig] = queue.Queue()
@@ -187,6 +192,7 @@ def make_gate(mosquitto: MosquittoInstance, tmp_path: Path) -> Iterator[Callable
             on_config=configs.put,
             on_gallery=galleries.put,
             on_command=run,
+            telemetry=telemetry,
             model_pack="dlib-r29-mtcnn",
             gallery_version=0,
         )
@@ -520,3 +526,24 @@ def test_a_command_is_answered_on_the_ack_topic(make_gate, server: Server) -> No
     )
     assert (acks[stale.cmd_id].ok, acks[stale.cmd_id].detail) == (False, "expired")
     assert [c.name for c in gate.commands] == ["test-beep", "snapshot"]  # not the expired one
+
+
+def test_telemetry_is_published_every_interval(make_gate, server: Server) -> None:
+    def sample() -> Telemetry:
+        return Telemetry(
+            site="school-a",
+            device="gate-1",
+            ts=utc_now(),
+            fps_in=30.0,
+            fps_processed=12.5,
+            frames_dropped=3,
+            outbox_depth=gate.outbox.depth(),
+            mem_rss_mb=180.0,
+            uptime_s=1.0,
+        )
+
+    gate = make_gate(telemetry=sample)
+    gate.link.start()
+
+    samples = [server.next(TELEMETRY) for _ in range(2)]
+    assert [(s.fps_processed, s.outbox_depth) for s in samples] == [(12.5, 0), (12.5, 0)]
