@@ -112,6 +112,7 @@ def run_loop(
     with tempfile.TemporaryDirectory() as tmp, Outbox(Path(tmp) / "outbox.db") as outbox:
         camera = Camera(str(video), realtime=True)
         start = time.monotonic()
+        fps = camera.stats.source_fps or 30.0
 
         def emit(item: Pass) -> None:
             event = Event(
@@ -138,7 +139,8 @@ def run_loop(
                 {
                     "person": item.person_id,
                     "score": round(item.score, 4),
-                    "at_s": round(item.captured_at - start, 2),
+                    "first_frame": round((item.first_seen - start) * fps),
+                    "last_frame": round((item.captured_at - start) * fps),
                     "latency_ms": round(latency * 1000, 1),
                 }
             )

@@ -117,6 +117,7 @@ class Gate:
         )
         self.camera: Camera | None = None
         self.loop: RecognitionLoop | None = None
+        self._desired: GateConfig | None = None  # the server's config, even if it came early
         self._started = time.monotonic()
         self._connected = False
         self.link = GateLink(
@@ -151,7 +152,7 @@ class Gate:
             self.engine,
             self.gallery.current,
             self._emit,
-            loop_settings(self.config),
+            loop_settings(self.config, self._desired),
             feedback=self.feedback,
         )
         try:
@@ -185,6 +186,7 @@ class Gate:
             log.error("event lost: outbox full", extra={"event_id": str(event.event_id)})
 
     def _apply_config(self, desired: GateConfig) -> None:
+        self._desired = desired
         if self.loop is not None:
             self.loop.apply(loop_settings(self.config, desired))
         log.info("config applied", extra={"revision": desired.revision})

@@ -56,6 +56,7 @@ class Pass:
     captured_at: float
     wall_time: float
     direction: str
+    first_seen: float
 
 
 @dataclass(slots=True)
@@ -187,7 +188,10 @@ class RecognitionLoop:
             if sizes[i] < settings.min_face_px:
                 continue
             with self._lock:
-                state = self._states.setdefault(int(track_id), TrackVotes(int(track_id)))
+                state = self._states.get(int(track_id))
+                if state is None:
+                    state = TrackVotes(int(track_id), first_seen=frame.captured_at)
+                    self._states[int(track_id)] = state
                 if not state.wants(float(goodness[i]), settings.max_embeds_per_track):
                     continue
                 state.in_flight = True
@@ -254,7 +258,7 @@ class RecognitionLoop:
             self.settings.confident_margin,
             max_tries=self.settings.max_embeds_per_track,
         )
-        decided: list[tuple[int, Decision]] = []
+        decided: list[tuple[TrackVotes, Decision]] = []
         with self._lock:
             for position, i in enumerate(keep):
                 job = batch[i]
@@ -273,13 +277,13 @@ class RecognitionLoop:
                 )
                 decision = add_vote(state, vote, policy)
                 if decision is not None:
-                    decided.append((job.track_id, decision))
+                    decided.append((state, decision))
             for job in batch:
                 if job.track_id in self._states:
                     self._states[job.track_id].in_flight = False
         if self.settings.direction != "line":
-            for track_id, decision in decided:
-                self._report(track_id, decision, self.settings.direction)
+            for state, decision in decided:
+                self._report(state, decision, self.settings.direction)
 
     def _threshold(self) -> float:
         """The server's or the file's threshold, else the pack's 1:N identification one."""
@@ -317,17 +321,17 @@ class RecognitionLoop:
             decision = final_decision(state, policy)
             if decision is not None:
                 decision = replace(decision, captured_at=captured_at, wall_time=wall_time)
-                self._report(track.id, decision, direction)
+                self._report(state, decision, direction)
         elif decision is not None and settings.direction == "line":
             decision = replace(decision, captured_at=captured_at, wall_time=wall_time)
-            self._report(track.id, decision, direction)
+            self._report(state, decision, direction)
 
     def _finish_all(self) -> None:
         now = time.monotonic()
         for track in self.tracker.finish():
             self._finish(track, now, time.time())
 
-    def _report(self, track_id: int, decision: Decision, direction: str) -> None:
+    def _report(self, state: TrackVotes, decision: Decision, direction: str) -> None:
         """Emit the pass unless the same student passed within the cooldown."""
         if decision.person_id is not None:
             with self._lock:
@@ -343,12 +347,13 @@ class RecognitionLoop:
             self.feedback.recognised(decision.person_id)
         self.emit(
             Pass(
-                track_id,
+                state.track_id,
                 decision.person_id,
                 decision.score,
                 decision.quality,
                 decision.captured_at,
                 decision.wall_time,
                 direction,
+                state.first_seen,
             )
         )

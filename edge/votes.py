@@ -43,6 +43,7 @@ class TrackVotes:
     """The evidence gathered for one track so far."""
 
     track_id: int
+    first_seen: float = 0.0
     best_quality: float = -1.0
     tries: int = 0
     in_flight: bool = False

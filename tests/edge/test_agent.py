@@ -22,7 +22,7 @@ from benchmarks.walk_video import make_walk_video
 from broker.codec import decode, encode
 from broker.gallery_signing import sign
 from broker.mosquitto_config import SERVER_USERNAME
-from broker.payloads import GalleryNotice, utc_now
+from broker.payloads import GalleryNotice, GateConfig, utc_now
 from edge.agent import Gate
 from edge.config import load_config
 from models.engine import FaceEngine
@@ -74,7 +74,7 @@ def _serve(data: bytes) -> tuple[http.server.ThreadingHTTPServer, str]:
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/gallery/1"
 
 
-def test_a_student_walking_by_becomes_one_event_at_the_server(
+def test_a_student_walking_by_becomes_one_event_with_the_server_s_config(
     mosquitto: MosquittoInstance, engine: FaceEngine, default_pack, faces_dir: Path, tmp_path
 ) -> None:
     photo = read_image(faces_dir / WALKER)
@@ -104,6 +104,20 @@ def test_a_student_walking_by_becomes_one_event_at_the_server(
     assert connect(mosquitto, server) == 0
     server.subscribe("cg/v1/+/+/events", qos=1)
     server.publish("cg/v1/school-a/gallery", encode(notice), qos=1, retain=True).wait_for_publish(5)
+    # The server wants this gate to count exits: its retained config overrides the file's "in".
+    desired = GateConfig(
+        revision=1,
+        ts=utc_now(),
+        direction="out",
+        match_threshold=0.939,
+        min_face_px=60,
+        detect_fps=15,
+        cooldown_s=120,
+        require_face=False,
+    )
+    server.publish(
+        "cg/v1/school-a/gate-1/config", encode(desired), qos=1, retain=True
+    ).wait_for_publish(5)
 
     config_file = tmp_path / "gate.toml"
     config_file.write_text(f"""
@@ -136,7 +150,7 @@ data_dir = "data"
         httpd.shutdown()
     event = decode(topic, payload).message
     assert topic == "cg/v1/school-a/gate-1/events"
-    assert (event.kind, event.student_id, event.direction) == ("face", "obama", "in")
+    assert (event.kind, event.student_id, event.direction) == ("face", "obama", "out")
     assert event.score >= engine.threshold and event.latency_ms > 0
     assert event.gallery_version == fields["version"] and event.model_pack == default_pack.name
     others = []
