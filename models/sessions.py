@@ -39,4 +39,7 @@ def session_options(threads: int = 0, optimisation: Optimisation = "all") -> ort
     # The arena keeps the largest buffers any input ever needed (a 4K enrollment photo) for the
     # life of the process; a gate has RAM to spare for neither, and allocation is not the cost.
     options.enable_cpu_mem_arena = False
+    # Memory patterns are cached per input shape, and MTCNN's shapes change with every frame
+    # (pyramid sizes, candidate counts): the cache only grows.
+    options.enable_mem_pattern = False
     return options
