@@ -10,6 +10,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+PhotoTrees = Annotated[
+    list[Path],
+    typer.Option(
+        exists=True,
+        file_okay=False,
+        metavar="DIR",
+        help="A tree identity/image (repeat for several roots).",
+    ),
+]
+Pack = Annotated[str, typer.Option(help="Model pack.")]
+ModelsDir = Annotated[Path | None, typer.Option(metavar="DIR", help="Models directory.")]
+Threads = Annotated[int, typer.Option(help="onnxruntime threads (0 = one per core).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print only the JSON object.")]
+
 app = typer.Typer(
     help="Measure speed and memory; each benchmark prints one JSON object.", no_args_is_help=True
 )
@@ -27,23 +41,13 @@ def contract(
 
 @app.command()
 def faces(
-    data: Annotated[
-        list[Path],
-        typer.Option(
-            exists=True,
-            file_okay=False,
-            metavar="DIR",
-            help="A tree identity/image (repeat for several roots).",
-        ),
-    ],
-    pack: Annotated[str, typer.Option(help="Model pack to measure.")] = "dlib-r29-mtcnn",
-    models_dir: Annotated[
-        Path | None, typer.Option(metavar="DIR", help="Models directory.")
-    ] = None,
-    threads: Annotated[int, typer.Option(help="onnxruntime threads (0 = one per core).")] = 0,
+    data: PhotoTrees,
+    pack: Pack = "dlib-r29-mtcnn",
+    models_dir: ModelsDir = None,
+    threads: Threads = 0,
     limit: Annotated[int | None, typer.Option(help="Use only the first N images.")] = None,
     dlib: Annotated[bool, typer.Option(help="Also run dlib's own stack as the baseline.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Verification accuracy and detect/embed/match times of a pack, beside dlib's own stack."""
     from benchmarks.faces import run
@@ -85,25 +89,15 @@ def edge(
     video: Annotated[
         Path, typer.Option(exists=True, dir_okay=False, metavar="FILE", help="Video to play.")
     ],
-    gallery: Annotated[
-        list[Path],
-        typer.Option(
-            exists=True,
-            file_okay=False,
-            metavar="DIR",
-            help="A tree identity/image to enroll (repeat for several roots).",
-        ),
-    ],
-    pack: Annotated[str, typer.Option(help="Model pack.")] = "dlib-r29-mtcnn",
-    models_dir: Annotated[
-        Path | None, typer.Option(metavar="DIR", help="Models directory.")
-    ] = None,
-    threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 2,
+    gallery: PhotoTrees,
+    pack: Pack = "dlib-r29-mtcnn",
+    models_dir: ModelsDir = None,
+    threads: Threads = 2,
     seconds: Annotated[
         float | None, typer.Option(help="Stop after this many seconds of video.")
     ] = None,
     naive_frames: Annotated[int, typer.Option(help="Frames for the naive baseline.")] = 150,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """The gate loop on a video played as a live camera, beside a naive every-frame loop."""
     from benchmarks.edge import run
