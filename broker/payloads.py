@@ -47,6 +47,10 @@ StageName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 EventKind = Literal["face", "card", "face+card"]
 """What identified the student: the face, the card, or both together."""
 
+FaceCheck = Literal["match", "mismatch", "missing"]
+"""Under a gate's ``require_face`` policy, how the face seen with a card tap compared with the
+card's owner: the same student, someone else, or no recognised face within the window."""
+
 Direction = Literal["in", "out"]
 """Whether the student passed the gate going in or going out."""
 
@@ -96,6 +100,10 @@ class Event(DeviceMessage):
     student_id: StudentId | None = Field(default=None, description="Null for an unknown face.")
     score: Unit | None = Field(default=None, description="Face match confidence, 0..1.")
     card_uid: CardUid | None = Field(default=None, description="Card UID in upper-case hex.")
+    face_check: FaceCheck | None = Field(
+        default=None,
+        description="Set on card taps at a gate that requires the owner's face; null otherwise.",
+    )
     track_id: Count | None = None
     quality: Unit | None = Field(default=None, description="Quality of the best face, 0..1.")
     model_pack: PackName | None = None
@@ -119,6 +127,10 @@ class Event(DeviceMessage):
             raise ValueError(f"a {self.kind} event needs card_uid")
         if not has_card and self.card_uid is not None:
             raise ValueError("a face event carries no card_uid")
+        if self.face_check is not None and not has_card:
+            raise ValueError("a face event carries no face_check")
+        if self.kind == "face+card" and self.face_check not in (None, "match"):
+            raise ValueError("a face+card event is a match; a mismatch is a card event")
         return self
 
 

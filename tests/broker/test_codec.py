@@ -50,6 +50,13 @@ arg_value = st.one_of(
 args = st.dictionaries(arg_key, arg_value, max_size=4)
 
 
+FACE_CHECKS = {
+    "face": st.none(),
+    "card": st.sampled_from([None, "mismatch", "missing"]),
+    "face+card": st.sampled_from([None, "match"]),
+}
+
+
 @st.composite
 def events(draw: st.DrawFn, site: str | None = None, device: str | None = None) -> Event:
     kind = draw(st.sampled_from(["face", "card", "face+card"]))
@@ -64,6 +71,7 @@ def events(draw: st.DrawFn, site: str | None = None, device: str | None = None) 
         student_id=draw(st.none() | student),
         score=draw(unit) if face else None,
         card_uid=draw(card) if kind != "face" else None,
+        face_check=draw(FACE_CHECKS[kind]),
         track_id=draw(count) if face else None,
         quality=draw(st.none() | unit),
         model_pack=draw(pack) if face else draw(st.none() | pack),
@@ -310,6 +318,10 @@ def test_kind_and_fields_must_agree() -> None:
     assert "a face event carries no card_uid" in _refused(face_only)
     no_score = _valid_event_dict() | {"score": None}
     assert "needs score" in _refused(no_score)
+    checked_face = _valid_event_dict() | {"kind": "face", "card_uid": None, "face_check": "match"}
+    assert "a face event carries no face_check" in _refused(checked_face)
+    mismatch = _valid_event_dict() | {"face_check": "mismatch"}
+    assert "a mismatch is a card event" in _refused(mismatch)
 
 
 @given(extra=st.integers(1, 10_000))
