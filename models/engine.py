@@ -30,6 +30,7 @@ class Recogniser(Protocol):
 
 
 Aligner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``align(rgb_image, landmarks)``: (N, 5, 2) detector landmarks → (N, H, W, 3) uint8 chips."""
 
 
 def _mtcnn(pack: Pack, options: ort.SessionOptions) -> Detector:
@@ -73,16 +74,29 @@ def _arcface(pack: Pack, options: ort.SessionOptions) -> Recogniser:
     return ArcFaceRecogniser(pack.path(pack.manifest.recogniser.file), session_options=options)
 
 
-def _dlib_chip(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    from models.align import align
+def _dlib_template(pack: Pack) -> Aligner:
+    from models.align import align_faces
 
-    return align(image, landmarks)
+    return align_faces
 
 
-def _arcface_chip(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    from models.insightface_pack import align_arcface
+def _dlib_5pt(pack: Pack) -> Aligner:
+    from models.shape_predictor import ShapePredictor, dlib_chips
 
-    return align_arcface(image, landmarks)
+    predictor = ShapePredictor.from_npz(pack.path(pack.manifest.recogniser.alignment_file))
+    return lambda image, landmarks: dlib_chips(predictor, image, landmarks)
+
+
+def _arcface_112(pack: Pack) -> Aligner:
+    from models.insightface_pack import ARCFACE_CHIP, align_arcface
+
+    def align(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        chips = np.empty((len(landmarks), ARCFACE_CHIP, ARCFACE_CHIP, 3), np.uint8)
+        for chip, points in zip(chips, landmarks, strict=True):
+            chip[:] = align_arcface(image, points)
+        return chips
+
+    return align
 
 
 DETECTORS: dict[str, Callable[[Pack, ort.SessionOptions], Detector]] = {
@@ -93,7 +107,11 @@ RECOGNISERS: dict[str, Callable[[Pack, ort.SessionOptions], Recogniser]] = {
     "dlib-resnet": _dlib_resnet,
     "arcface": _arcface,
 }
-ALIGNERS: dict[str, Aligner] = {"dlib-150": _dlib_chip, "arcface-112": _arcface_chip}
+ALIGNERS: dict[str, Callable[[Pack], Aligner]] = {
+    "dlib-150": _dlib_template,
+    "dlib-5pt": _dlib_5pt,
+    "arcface-112": _arcface_112,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +150,7 @@ class FaceEngine:
         self.embedding_size = manifest.recogniser.embedding_size
         self.detector = DETECTORS[manifest.detector.kind](pack, options)
         self.recogniser = RECOGNISERS[manifest.recogniser.kind](pack, options)
-        self._align = ALIGNERS[manifest.recogniser.alignment]
-        self._chip_shape = (*manifest.recogniser.input_size[::-1], 3)
+        self._align = ALIGNERS[manifest.recogniser.alignment](pack)
 
     def detect(self, image: np.ndarray, *, min_face_size: float | None = None) -> Detections:
         """Faces in an RGB image (grey and RGBA accepted), best first."""
@@ -141,11 +158,7 @@ class FaceEngine:
 
     def align(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """(N, 5, 2) landmarks → (N, H, W, 3) uint8 chips in the recogniser's geometry."""
-        rgb = as_rgb(image)
-        chips = np.empty((len(landmarks), *self._chip_shape), np.uint8)
-        for i, points in enumerate(landmarks):
-            chips[i] = self._align(rgb, points)
-        return chips
+        return self._align(as_rgb(image), np.asarray(landmarks, np.float64).reshape(-1, 5, 2))
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) chips → (N, D) L2-normalised float32 embeddings in one batch."""

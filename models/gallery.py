@@ -22,24 +22,35 @@ for ~8 ms, so processes that match on a loaded CPU should run BLAS single-thread
 On disk (``to_bytes``) the matrix is float16 by default, half the size for gates. Rounding to
 float16 moves each component by at most 2⁻¹¹ of itself, so a stored row moves by at most
 2⁻¹¹·‖row‖ ≈ 4.9e-4 and no cosine score against a unit query changes by more than that (< 1e-3).
+
+The gallery also carries the school's card table (card UID → person), because a gate needs both to
+decide a pass and both must arrive together, signed and checksummed: a card table fetched apart
+from the gallery could pair a new card list with old faces. A person may own cards without any
+face rows (a student without biometric consent still badges in). A gallery without cards is
+written in format 1, which gates that predate cards still read; one with cards in format 2, which
+appends the table after the ids.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 MAGIC = b"CGGAL"
 FORMAT_VERSION = 1
+CARDS_FORMAT_VERSION = 2
+"""Format 1 plus the card table; written only when there are cards, so old gates keep reading."""
 NO_SCORE = -1.0
 """The score reported when there was nothing to compare: an empty gallery, no second person,
 or a zero / non-finite query. It is the lowest cosine similarity, so it never passes a threshold."""
@@ -47,6 +58,8 @@ or a zero / non-finite query. It is the lowest cosine similarity, so it never pa
 # magic, format, bytes per stored value (2 or 4), pack-name length, dim, rows, gallery version,
 # threshold, person-id blob length, entry-id blob length; all little-endian.
 _HEADER = struct.Struct("<5sBBBIIQdII")
+_CARDS_HEADER = struct.Struct("<I")  # format 2: card-table blob length, after the header
+_CARD_UID = re.compile(r"(?:[0-9A-F]{2}){4,10}")  # 4-10 bytes in upper-case hex, as on the wire
 _DIGEST_SIZE = hashlib.sha256().digest_size
 _SEPARATOR = "\x00"  # between ids in the blobs, so ids may hold any character but NUL
 _STORED_DTYPES = {2: np.dtype("<f2"), 4: np.dtype("<f4")}
@@ -125,6 +138,7 @@ class _Snapshot:
     entry_ids: NDArray[np.str_]  # (rows,), "" where a row has no entry id
     persons: NDArray[np.object_]  # (persons,) sorted unique person ids, as Python str
     starts: NDArray[np.intp]  # (persons,) first row of each person
+    cards: Mapping[str, str]  # card UID -> person id, read-only
 
     @classmethod
     def build(
@@ -133,6 +147,7 @@ class _Snapshot:
         matrix: NDArray[np.float32],
         person_ids: NDArray[np.str_],
         entry_ids: NDArray[np.str_],
+        cards: Mapping[str, str] | None = None,
     ) -> _Snapshot:
         order = np.argsort(person_ids, kind="stable")
         matrix = np.ascontiguousarray(matrix[order], dtype=np.float32)
@@ -141,9 +156,9 @@ class _Snapshot:
         first = np.ones(len(person_ids), dtype=bool)
         first[1:] = person_ids[1:] != person_ids[:-1]
         starts = np.flatnonzero(first)
-        return cls(
-            version, matrix, person_ids, entry_ids, person_ids[starts].astype(object), starts
-        )
+        persons = person_ids[starts].astype(object)
+        table = MappingProxyType(dict(cards or {}))
+        return cls(version, matrix, person_ids, entry_ids, persons, starts, table)
 
 
 class Gallery:
@@ -246,14 +261,49 @@ class Gallery:
                 np.concatenate([current.matrix, unit]),
                 np.concatenate([current.person_ids, np.array(person_ids, dtype=str)]),
                 np.concatenate([current.entry_ids, entries]),
+                current.cards,
             )
             return self._snapshot.version
 
     def remove_person(self, person_id: str) -> int:
-        """Remove every row of a person and return the version; an absent person changes nothing."""
+        """Remove every row and card of a person and return the version (erasure).
+
+        An absent person changes nothing.
+        """
         _check_id(person_id, "person id")
         with self._lock:
-            return self._keep(self._snapshot.person_ids != person_id)
+            current = self._snapshot
+            cards = {uid: owner for uid, owner in current.cards.items() if owner != person_id}
+            return self._keep(current.person_ids != person_id, cards)
+
+    @property
+    def cards(self) -> Mapping[str, str]:
+        """The card table, UID (upper-case hex) → person id; read-only."""
+        return self._snapshot.cards
+
+    def card_owner(self, uid: str) -> str | None:
+        """The person a card belongs to, or None for a card not in the table."""
+        return self._snapshot.cards.get(uid)
+
+    def set_cards(self, cards: Mapping[str, str]) -> int:
+        """Replace the card table (UID → person id) and return the new version.
+
+        UIDs are 4-10 bytes in upper-case hex, as readers report them; a bad UID or person id
+        raises ``GalleryError`` and changes nothing. An identical table changes nothing.
+        """
+        table = _check_cards(cards)
+        with self._lock:
+            current = self._snapshot
+            if table == dict(current.cards):
+                return current.version
+            self._snapshot = _Snapshot.build(
+                current.version + 1,
+                current.matrix,
+                current.person_ids,
+                current.entry_ids,
+                table,
+            )
+            return self._snapshot.version
 
     def remove_entries(self, entry_ids: Iterable[str]) -> int:
         """Remove the rows with these entry ids and return the version; unknown ids are ignored."""
@@ -301,9 +351,11 @@ class Gallery:
         pack = self._pack.encode()
         persons = _SEPARATOR.join(snapshot.person_ids.tolist()).encode()
         entries = _SEPARATOR.join(snapshot.entry_ids.tolist()).encode()
+        pairs = (f"{uid}{_SEPARATOR}{owner}" for uid, owner in snapshot.cards.items())
+        cards = _SEPARATOR.join(pairs).encode()
         header = _HEADER.pack(
             MAGIC,
-            FORMAT_VERSION,
+            CARDS_FORMAT_VERSION if cards else FORMAT_VERSION,
             stored.itemsize,
             len(pack),
             self._dim,
@@ -313,7 +365,10 @@ class Gallery:
             len(persons),
             len(entries),
         )
-        body = b"".join([header, pack, snapshot.matrix.astype(stored).tobytes(), persons, entries])
+        if cards:
+            header += _CARDS_HEADER.pack(len(cards))
+        values = snapshot.matrix.astype(stored).tobytes()
+        body = b"".join([header, pack, values, persons, entries, cards])
         return body + hashlib.sha256(body).digest()
 
     @classmethod
@@ -333,12 +388,21 @@ class Gallery:
         _, fmt, itemsize, pack_len, dim, rows, version, threshold, persons_len, entries_len = (
             _HEADER.unpack_from(body)
         )
-        if fmt != FORMAT_VERSION:
-            raise GalleryError(f"gallery format {fmt} is not supported (expected {FORMAT_VERSION})")
+        if fmt not in (FORMAT_VERSION, CARDS_FORMAT_VERSION):
+            raise GalleryError(
+                f"gallery format {fmt} is not supported "
+                f"(expected {FORMAT_VERSION} or {CARDS_FORMAT_VERSION})"
+            )
         stored = _STORED_DTYPES.get(itemsize)
         if stored is None:
             raise GalleryError(f"gallery stores {itemsize}-byte values; only 2 or 4 are known")
-        sizes = [_HEADER.size, pack_len, rows * dim * itemsize, persons_len, entries_len]
+        header_size, cards_len = _HEADER.size, 0
+        if fmt == CARDS_FORMAT_VERSION:
+            if len(body) < header_size + _CARDS_HEADER.size:
+                raise GalleryError("gallery truncated: no card-table length")
+            (cards_len,) = _CARDS_HEADER.unpack_from(body, header_size)
+            header_size += _CARDS_HEADER.size
+        sizes = [header_size, pack_len, rows * dim * itemsize, persons_len, entries_len, cards_len]
         if sum(sizes) != len(body):
             raise GalleryError(
                 f"gallery sizes disagree: header says {sum(sizes)}, body has {len(body)}"
@@ -348,6 +412,7 @@ class Gallery:
             pack = body[ends[0] : ends[1]].decode()
             person_ids = _decode_ids(body[ends[2] : ends[3]], rows)
             entry_ids = _decode_ids(body[ends[3] : ends[4]], rows)
+            cards = _decode_cards(body[ends[4] : ends[5]])
         except UnicodeDecodeError as exc:
             raise GalleryError(f"gallery ids are not UTF-8: {exc}") from exc
         matrix = np.frombuffer(body, stored, rows * dim, ends[1]).reshape(rows, dim)
@@ -361,7 +426,7 @@ class Gallery:
         if len(np.unique(named)) != len(named):
             raise GalleryError("gallery entry ids are not unique")
         gallery = cls(pack, dim, threshold)
-        gallery._snapshot = _Snapshot.build(version, matrix, person_ids, entry_ids)
+        gallery._snapshot = _Snapshot.build(version, matrix, person_ids, entry_ids, cards)
         return gallery
 
     def save(self, path: str | os.PathLike[str], *, half: bool = True) -> None:
@@ -387,16 +452,19 @@ class Gallery:
             raise GalleryError(f"cannot read gallery {path}: {exc}") from exc
         return cls.from_bytes(data)
 
-    def _keep(self, keep: NDArray[np.bool_]) -> int:
-        """Swap in the snapshot of the kept rows (caller holds the lock); no-op if all are kept."""
+    def _keep(self, keep: NDArray[np.bool_], cards: Mapping[str, str] | None = None) -> int:
+        """Swap in the snapshot of the kept rows and ``cards`` (default: unchanged); the caller
+        holds the lock. A no-op if every row and card is kept."""
         current = self._snapshot
-        if keep.all():
+        cards = current.cards if cards is None else cards
+        if keep.all() and len(cards) == len(current.cards):
             return current.version
         self._snapshot = _Snapshot.build(
             current.version + 1,
             current.matrix[keep],
             current.person_ids[keep],
             current.entry_ids[keep],
+            cards,
         )
         return self._snapshot.version
 
@@ -436,6 +504,29 @@ def _entry_array(entry_ids: Iterable[str]) -> NDArray[np.str_]:
     for entry_id in ids:
         _check_id(entry_id, "entry id")
     return np.array(ids, dtype=str)
+
+
+def _check_cards(cards: Mapping[str, str]) -> dict[str, str]:
+    """A validated copy of a card table, or ``GalleryError`` naming the first bad entry."""
+    table = dict(cards)
+    for uid, owner in table.items():
+        if not isinstance(uid, str) or not _CARD_UID.fullmatch(uid):
+            raise GalleryError(f"card UID must be 4-10 bytes in upper-case hex, got {uid!r}")
+        _check_id(owner, f"owner of card {uid}")
+    return table
+
+
+def _decode_cards(blob: bytes) -> dict[str, str]:
+    """The card table from its blob: UID and owner pairs separated by NUL."""
+    if not blob:
+        return {}
+    fields = blob.decode().split(_SEPARATOR)
+    if len(fields) % 2:
+        raise GalleryError("gallery card table has a UID without an owner")
+    table = dict(zip(fields[::2], fields[1::2], strict=True))
+    if len(table) != len(fields) // 2:
+        raise GalleryError("gallery card table lists a UID twice")
+    return _check_cards(table)
 
 
 def _decode_ids(blob: bytes, rows: int) -> NDArray[np.str_]:

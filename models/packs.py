@@ -23,6 +23,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 MANIFEST = "manifest.json"
@@ -53,9 +54,24 @@ class RecogniserSpec(_Spec):
 
     kind: Literal["dlib-resnet", "arcface"]
     file: str
-    alignment: Literal["dlib-150", "arcface-112"]
+    alignment: Literal["dlib-150", "dlib-5pt", "arcface-112"] = Field(
+        description=(
+            "How chips are cut: dlib-150 fits the detector's five points to a template; dlib-5pt "
+            "places dlib's own five points with its shape predictor (alignment_file) and cuts "
+            "dlib's chip from them; arcface-112 is InsightFace's norm_crop."
+        )
+    )
+    alignment_file: str | None = Field(
+        default=None, description="The landmark model the alignment needs, if any."
+    )
     input_size: tuple[int, int]
     embedding_size: int = Field(gt=0, le=4096)
+
+    @model_validator(mode="after")
+    def _landmark_model_when_needed(self) -> RecogniserSpec:
+        if (self.alignment == "dlib-5pt") != (self.alignment_file is not None):
+            raise ValueError("alignment_file is required with alignment 'dlib-5pt' and only then")
+        return self
 
 
 class QualitySpec(_Spec):
@@ -109,8 +125,10 @@ class PackManifest(_Spec):
     files: list[PackFile] = Field(min_length=1)
 
     def referenced(self) -> set[str]:
-        """The files the detector and recogniser use."""
-        return set(self.detector.files.values()) | {self.recogniser.file}
+        """The files the detector, the alignment and the recogniser use."""
+        recogniser = self.recogniser
+        aligner = {recogniser.alignment_file} if recogniser.alignment_file else set()
+        return set(self.detector.files.values()) | {recogniser.file} | aligner
 
 
 @dataclass(frozen=True)

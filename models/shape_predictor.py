@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.align import warp_chips
 from models.convert.dlib_resnet import DlibFormatError, _Reader
 
 #: dlib's mean 5-point face in the unit square of an unpadded chip, in the predictor's point
@@ -393,3 +394,21 @@ def chip_transform_5pt(points: np.ndarray, size: int = 150, padding: float = 0.2
         [[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]]
     )
     return np.hstack([linear, ((size - 1) / 2 - linear @ centre)[:, None]])
+
+
+def dlib_chips(
+    predictor: ShapePredictor,
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    size: int = 150,
+    padding: float = 0.25,
+) -> np.ndarray:
+    """dlib's ``size``² chips (N, size, size, 3) of the faces whose detector landmarks
+    (N, 5, 2) are given: each face's HOG-like box (:func:`dlib_box_from_landmarks`), dlib's five
+    points placed in it by ``predictor``, and the chip cut from them as ``dlib.get_face_chip``
+    cuts it. ``image`` is H×W×3 uint8."""
+    if len(landmarks) == 0:
+        return np.empty((0, size, size, 3), np.uint8)
+    points = predictor.predict(image, dlib_box_from_landmarks(landmarks))
+    transforms = np.stack([chip_transform_5pt(face, size, padding) for face in points])
+    return warp_chips(image, transforms, size)

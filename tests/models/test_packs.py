@@ -95,6 +95,25 @@ def test_files_the_engine_uses_must_be_hashed(tmp_path: Path) -> None:
         load_pack("tiny", tmp_path)
 
 
+def test_only_the_shape_predictor_alignment_takes_a_landmark_model() -> None:
+    common = {"kind": "dlib-resnet", "file": "r.onnx", "input_size": (150, 150)}
+    with pytest.raises(ValueError, match="alignment_file is required with alignment 'dlib-5pt'"):
+        RecogniserSpec(**common, alignment="dlib-5pt", embedding_size=128)
+    with pytest.raises(ValueError, match="and only then"):
+        RecogniserSpec(**common, alignment="dlib-150", alignment_file="sp.npz", embedding_size=128)
+    spec = RecogniserSpec(**common, alignment="dlib-5pt", alignment_file="sp.npz", embedding_size=8)
+    assert spec.alignment_file == "sp.npz"
+
+
+def test_the_landmark_model_must_be_hashed_too(tmp_path: Path) -> None:
+    install_pack(tmp_path, _builder())
+    manifest = json.loads((tmp_path / "tiny" / MANIFEST).read_text())
+    manifest["recogniser"].update(alignment="dlib-5pt", alignment_file="sp.npz")
+    (tmp_path / "tiny" / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(PackError, match="does not list with a hash: \\['sp.npz'\\]"):
+        load_pack("tiny", tmp_path)
+
+
 def test_a_failed_install_keeps_the_previous_version(tmp_path: Path) -> None:
     install_pack(tmp_path, _builder(payload=b"v1"))
 
