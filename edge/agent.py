@@ -3,8 +3,10 @@
 Start-up order matters for "nothing lost" and for recognising students with the server down:
 the model pack is checked (and the default one built if missing), the last good gallery is
 loaded from disk, the outbox is opened (sending whatever a previous run left), and only then
-does the camera start. The loop's passes become contract events written to the outbox before
-anything is published.
+does the camera start. The loop's passes and the card reader's taps meet in card + face fusion
+(:mod:`edge.cards.fusion`, under the server's ``require_face`` policy), and its decisions become
+contract events written to the outbox before anything is published. The card reader runs on its
+own thread; a reader that is unplugged is logged and reopened, and never stops the camera.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import resource
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -30,6 +33,8 @@ from broker.payloads import (
     utc_now,
 )
 from edge.camera import Camera
+from edge.cards.fusion import CardFaceFusion, Outcome
+from edge.cards.reader import CardReader, ReaderError, Tap, make_reader
 from edge.config import EdgeConfig
 from edge.feedback import feedback_for
 from edge.fetch import https_fetcher
@@ -42,6 +47,11 @@ from models.engine import FaceEngine
 from models.packs import Pack, default_models_dir, load_pack
 
 log = logging.getLogger(__name__)
+
+CARD_TICK_S = 0.25
+"""How often the card thread looks for a tap and closes fusion windows that ended."""
+READER_RETRY_S = 5.0
+"""Wait before reopening a card reader that failed (unplugged, not answering)."""
 
 try:
     VERSION = importlib.metadata.version("campusgate")
@@ -115,6 +125,12 @@ class Gate:
         self.feedback = feedback_for(
             config.gate.led_green_pin, config.gate.led_red_pin, config.gate.buzzer_pin
         )
+        self.reader: CardReader | None = make_reader(config.reader) if config.reader else None
+        self.fusion: CardFaceFusion[Pass] = CardFaceFusion(
+            self._card_owner,
+            window_s=config.gate.face_window_s,
+            require_face=self._requires_face(config.gate.require_face),
+        )
         self.camera: Camera | None = None
         self.loop: RecognitionLoop | None = None
         self._desired: GateConfig | None = None  # the server's config, even if it came early
@@ -155,38 +171,97 @@ class Gate:
             loop_settings(self.config, self._desired),
             feedback=self.feedback,
         )
+        cards_stop = threading.Event()
+        cards = threading.Thread(
+            target=self._watch_cards, args=(cards_stop,), name="cards", daemon=True
+        )
+        cards.start()
         try:
             self.loop.run(stop)
         finally:
+            cards_stop.set()
+            cards.join(timeout=10)
+            for outcome in self.fusion.flush():  # held faces and open windows: nothing lost
+                self._publish(outcome)
             self.camera.stop()
             self.link.stop()
             self.outbox.close()
 
     def _emit(self, item: Pass) -> None:
-        config = self.config
+        for outcome in self.fusion.face(item):
+            self._publish(outcome)
+
+    def _watch_cards(self, stop: threading.Event) -> None:
+        """Feed taps to fusion and close its windows on time, until ``stop`` is set."""
+        try:
+            while not stop.is_set():
+                tap = self._next_tap(stop)
+                for outcome in self.fusion.card(tap) if tap else self.fusion.tick():
+                    self._publish(outcome)
+        finally:
+            if self.reader is not None:
+                self.reader.close()
+
+    def _next_tap(self, stop: threading.Event) -> Tap | None:
+        """A tap within ``CARD_TICK_S``, else None; a failed reader is logged and reopened later."""
+        reader = self.reader
+        if reader is None:
+            stop.wait(CARD_TICK_S)
+            return None
+        try:
+            if not reader.is_open:
+                reader.open()
+                log.info("card reader ready", extra=reader.info())
+            return reader.read_tap(CARD_TICK_S)
+        except ReaderError as exc:
+            log.error("card reader unavailable", extra={"port": reader.port, "reason": str(exc)})
+            reader.close()
+            stop.wait(READER_RETRY_S)
+            return None
+
+    def _requires_face(self, policy: bool) -> bool:
+        # Without a reader no tap can claim a face: holding faces would only delay them.
+        return policy and self.reader is not None
+
+    def _card_owner(self, uid: str) -> str | None:
         gallery = self.gallery.current()
-        event = Event(
-            event_id=uuid.uuid4(),
-            kind="face",
-            ts=utc_now(),
-            site=config.device.site,
-            device=config.device.device,
-            direction=item.direction,
-            student_id=item.person_id,
-            score=max(0.0, min(1.0, item.score)),
-            track_id=item.track_id,
-            quality=round(item.quality, 4),
-            model_pack=self.pack.name,
-            gallery_version=gallery.version if gallery else None,
-            latency_ms=round((time.monotonic() - item.captured_at) * 1000.0, 1),
-        )
+        return gallery.card_owner(uid) if gallery else None
+
+    def _card_direction(self) -> str:
+        """Where card taps go: the reader's setting, else the gate's fixed direction."""
+        reader = self.config.reader
+        if reader is not None and reader.direction is not None:
+            return reader.direction
+        direction = self._desired.direction if self._desired else self.config.gate.direction
+        # The config refuses a line gate without reader.direction; a server switching a gate
+        # to 'line' later must not lose taps, so they count as entries then.
+        return direction if direction != "line" else "in"
+
+    def _publish(self, outcome: Outcome[Pass]) -> None:
+        """Write one fusion decision as an event, and show a card decision at the gate."""
+        event = self._event(outcome)
+        if outcome.tap is not None:
+            self.feedback.card(outcome.accepted)
         try:
             self.link.send_event(event)
         except OutboxFull:
             log.error("event lost: outbox full", extra={"event_id": str(event.event_id)})
 
+    def _event(self, outcome: Outcome[Pass]) -> Event:
+        gallery = self.gallery.current()
+        return outcome_event(
+            outcome,
+            site=self.config.device.site,
+            device=self.config.device.device,
+            model_pack=self.pack.name,
+            gallery_version=gallery.version if gallery else None,
+            card_direction=self._card_direction(),
+            now=time.monotonic(),
+        )
+
     def _apply_config(self, desired: GateConfig) -> None:
         self._desired = desired
+        self.fusion.require_face = self._requires_face(desired.require_face)
         if self.loop is not None:
             self.loop.apply(loop_settings(self.config, desired))
         log.info("config applied", extra={"revision": desired.revision})
@@ -231,6 +306,54 @@ class Gate:
             mem_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
             uptime_s=round(uptime, 1),
         )
+
+
+def outcome_event(
+    outcome: Outcome[Pass],
+    *,
+    site: str,
+    device: str,
+    model_pack: str,
+    gallery_version: int | None,
+    card_direction: str,
+    now: float,
+) -> Event:
+    """The contract event for a fusion decision: face fields from the pass, card ones from the tap.
+
+    ``now`` is ``time.monotonic()``. A card event is stamped with the time of its tap even when
+    its verdict came at the end of the face window; latency counts from the last input the
+    decision waited for (the tap, or the face that matched it).
+    """
+    face, tap = outcome.face, outcome.tap
+    face_fields = (
+        {
+            "score": max(0.0, min(1.0, face.score)),
+            "track_id": face.track_id,
+            "quality": round(face.quality, 4),
+            "model_pack": model_pack,
+        }
+        if face is not None
+        else {}
+    )
+    card_fields = {"card_uid": tap.uid, "face_check": outcome.face_check} if tap else {}
+    return Event(
+        event_id=uuid.uuid4(),
+        kind=outcome.kind,
+        ts=utc_now() if tap is None else _wall_time(tap.at, now),
+        site=site,
+        device=device,
+        direction=face.direction if face is not None else card_direction,
+        student_id=outcome.student_id,
+        gallery_version=gallery_version,
+        latency_ms=round((now - outcome.decided_at) * 1000.0, 1),
+        **face_fields,
+        **card_fields,
+    )
+
+
+def _wall_time(monotonic_at: float, monotonic_now: float) -> datetime:
+    """The UTC time at which ``time.monotonic()`` read ``monotonic_at``."""
+    return utc_now() - timedelta(seconds=max(0.0, monotonic_now - monotonic_at))
 
 
 def _cpu_temperature() -> float | None:

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from broker.topics import ID_PATTERN
+from edge.cards.reader import ReaderConfig
 from edge.link import BrokerSettings
 
 Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
@@ -69,6 +71,12 @@ class GateSection(_Section):
         default=None, description="x1, y1, x2, y2 as fractions of the frame."
     )
     require_face: bool = False
+    face_window_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=60.0,
+        description="With require_face, how long before and after a tap the owner's face counts.",
+    )
     led_green_pin: int | None = Field(default=None, ge=0, le=27, description="BCM number.")
     led_red_pin: int | None = Field(default=None, ge=0, le=27, description="BCM number.")
     buzzer_pin: int | None = Field(default=None, ge=0, le=27, description="BCM number.")
@@ -78,6 +86,15 @@ class GateSection(_Section):
         if (self.direction == "line") != (self.crossing_line is not None):
             raise ValueError("crossing_line is required with direction 'line' and only then")
         return self
+
+
+class ReaderSection(ReaderConfig):
+    """The gate's card reader (``kind``, ``port``, ``baudrate``, the kind's ``options``)."""
+
+    direction: Literal["in", "out"] | None = Field(
+        default=None,
+        description="Direction of card taps; default the gate's (required if that is 'line').",
+    )
 
 
 class StorageSection(_Section):
@@ -108,9 +125,17 @@ class EdgeConfig(BaseSettings):
     camera: CameraSection = CameraSection()
     recognition: RecognitionSection = RecognitionSection()
     gate: GateSection = GateSection()
+    reader: ReaderSection | None = None
     storage: StorageSection = StorageSection()
     gallery: GallerySection = GallerySection()
     telemetry: TelemetrySection = TelemetrySection()
+
+    @model_validator(mode="after")
+    def _card_direction_known(self) -> EdgeConfig:
+        # A tap has no track to cross the line with, so a line gate must say where taps go.
+        if self.gate.direction == "line" and self.reader and self.reader.direction is None:
+            raise ValueError("reader.direction is required when gate.direction is 'line'")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -140,13 +165,17 @@ def load_config(path: Path) -> EdgeConfig:
     try:
         config = EdgeConfig(**data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors(include_url=False)
-        )
+        problems = "; ".join(_problem(e) for e in exc.errors(include_url=False))
         raise ConfigError(f"{path}: {problems}") from None
     base = Path(path).resolve().parent
     return _relative_to(config, base)
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One validation error as ``field.path: message`` (no path for a whole-file rule)."""
+    where = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def _relative_to(config: EdgeConfig, base: Path) -> EdgeConfig:

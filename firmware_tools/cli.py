@@ -9,7 +9,9 @@ import typer
 from rich.console import Console
 
 from broker.pki import create_ca, issue_server_cert
+from firmware_tools.cccd_cli import app as cccd_app
 from firmware_tools.models_cli import app as models_app
+from firmware_tools.reader_cli import app as reader_app
 
 app = typer.Typer(
     help="gatectl: bring campusgate gates online and keep them healthy.",
@@ -19,6 +21,8 @@ app = typer.Typer(
 broker_app = typer.Typer(help="Broker certificates and configuration.", no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
 app.add_typer(models_app, name="models")
+app.add_typer(cccd_app, name="cccd")
+app.add_typer(reader_app, name="reader")
 console = Console(stderr=True)
 
 

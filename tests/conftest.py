@@ -6,8 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 pytest_plugins = ["tests.fixtures.mosquitto"]
+
+# Speed is measured by benchmarks, never asserted by tests: hypothesis's per-example deadline
+# would fail a correct parser whenever CI's two cores are busy, so it is off for the suite.
+settings.register_profile("campusgate", deadline=None, print_blob=True)
+settings.load_profile("campusgate")
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.cards.reader import make_reader
 from edge.config import ConfigError, load_config
 
 
@@ -87,3 +88,39 @@ def test_a_client_certificate_needs_its_key(tmp_path) -> None:
                 tmp_path, '[device]\nsite = "s"\ndevice = "d"\n[broker]\nclient_cert = "gate.crt"\n'
             )
         )
+
+
+READER_GATE = """
+[device]
+site = "school-a"
+device = "gate-1"
+"""
+
+
+def test_a_gate_s_reader_section_is_checked_at_start_with_each_field_named(tmp_path) -> None:
+    path = tmp_path / "gate.toml"
+    path.write_text(
+        READER_GATE + '[reader]\nkind = "pn532"\nport = "/dev/serial0"\n[reader.options]\n'
+        "passive_retries = 255\ncard_types = ['A', 'B']\n"
+    )
+
+    with pytest.raises(ConfigError, match=r"reader: options.passive_retries: .* 254"):
+        load_config(path)
+
+    path.write_text(READER_GATE + '[reader]\nkind = "rdm6300"\nport = "/dev/ttyUSB0"\n')
+    config = load_config(path)
+    assert config.reader is not None and make_reader(config.reader).baudrate == 9600
+    assert config.gate.face_window_s == 5.0
+
+
+def test_a_line_gate_must_say_which_way_card_taps_go(tmp_path) -> None:
+    path = tmp_path / "gate.toml"
+    reader = '[reader]\nkind = "line"\nport = "/dev/ttyACM0"\n'
+    line_gate = '[gate]\ndirection = "line"\ncrossing_line = [0.5, 0.0, 0.5, 1.0]\n'
+    path.write_text(READER_GATE + line_gate + reader)
+
+    with pytest.raises(ConfigError, match=r"gate.toml: reader.direction is required"):
+        load_config(path)
+
+    path.write_text(READER_GATE + line_gate + reader + 'direction = "in"\n')
+    assert load_config(path).reader.direction == "in"

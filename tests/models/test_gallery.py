@@ -410,3 +410,78 @@ def test_add_rows_enrolls_a_whole_school_in_one_version() -> None:
     with pytest.raises(GalleryError, match="already in the gallery"):
         gallery.add_rows(["x"], vectors[:1], ["photo-0"])
     assert gallery.version == 1 and len(gallery) == 12
+
+
+# The card table (UID → student) travels in the same signed file, for the gates' card + face rule.
+def gallery_with_faces() -> Gallery:
+    gallery = Gallery("dlib-r29-mtcnn", 8, 0.6)
+    rng = np.random.default_rng(5)
+    for person in ("HS0001", "HS0002"):
+        gallery.add(person, rng.standard_normal((2, 8)))
+    return gallery
+
+
+def test_the_card_table_travels_in_the_gallery_file() -> None:
+    gallery = gallery_with_faces()
+    version = gallery.set_cards({"04A1B2C3": "HS0001", "0A1B2C3D4E": "HS0003"})  # HS0003: no face
+
+    copy = Gallery.from_bytes(gallery.to_bytes())
+
+    assert version == 3 and copy.version == 3 and dict(copy.cards) == dict(gallery.cards)
+    assert copy.card_owner("04A1B2C3") == "HS0001" and copy.card_owner("FFFFFFFF") is None
+    assert gallery.to_bytes()[5] == 2  # format 2: with a card table
+
+
+def test_a_gallery_without_cards_keeps_the_old_format_and_reads_as_before() -> None:
+    gallery = gallery_with_faces()
+    blob = gallery.to_bytes()
+
+    assert blob[5] == 1
+    assert dict(Gallery.from_bytes(blob).cards) == {}
+
+
+@pytest.mark.parametrize(
+    "cards",
+    [{"04a1b2c3": "HS0001"}, {"04A1B2": "HS0001"}, {"04A1B2C3\n": "HS0001"}, {"04A1B2C3": ""}],
+)
+def test_a_bad_card_table_is_refused_and_changes_nothing(cards) -> None:
+    gallery = gallery_with_faces()
+    gallery.set_cards({"04D5E6F7": "HS0002"})
+    version = gallery.version
+
+    with pytest.raises(GalleryError):
+        gallery.set_cards(cards)
+
+    assert gallery.version == version and dict(gallery.cards) == {"04D5E6F7": "HS0002"}
+    assert gallery.set_cards({"04D5E6F7": "HS0002"}) == version  # the same table: no change
+
+
+def test_erasing_a_student_removes_their_cards_too() -> None:
+    gallery = Gallery("dlib-r29-mtcnn", 8, 0.6)
+    gallery.set_cards({"04A1B2C3": "HS0001", "04D5E6F7": "HS0002"})
+
+    version = gallery.remove_person("HS0001")  # a card-only student: no face rows at all
+
+    assert version == 2 and dict(gallery.cards) == {"04D5E6F7": "HS0002"}
+
+
+def test_every_damaged_byte_of_a_gallery_with_cards_is_refused() -> None:
+    gallery = gallery_with_faces()
+    gallery.set_cards({"04A1B2C3": "HS0001"})
+    blob = gallery.to_bytes()
+
+    for position in range(len(blob)):
+        damaged = bytearray(blob)
+        damaged[position] ^= 0x01
+        with pytest.raises(GalleryError):
+            Gallery.from_bytes(bytes(damaged))
+
+
+def test_a_well_checksummed_but_broken_card_table_is_refused() -> None:
+    gallery = gallery_with_faces()
+    gallery.set_cards({"04A1B2C3": "HS0001"})
+    body = gallery.to_bytes()[:-32]
+    odd = body.replace(b"04A1B2C3\x00HS0001", b"04A1B2C3\x00HS\x00001")  # same size, 3 fields
+
+    with pytest.raises(GalleryError, match="without an owner"):
+        Gallery.from_bytes(odd + hashlib.sha256(odd).digest())
