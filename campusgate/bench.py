@@ -130,3 +130,42 @@ def edge(
             table.add_row(key, str(figures[key]))
         console.print(table)
     print(json.dumps(figures, indent=None if not as_json else 2))
+
+
+@app.command()
+def ingest(
+    gates: Annotated[int, typer.Option(min=1, max=999, help="Simulated gates.")] = 50,
+    events: Annotated[int, typer.Option(min=1, help="Events in total, split over the gates.")] = (
+        20_000
+    ),
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="PostgreSQL server to create a fresh database on (default: SQLite in a temp dir).",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Ingest worker processes.")] = 2,
+    repeats: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Share of events a gate publishes twice.")
+    ] = 0.01,
+    as_json: AsJson = False,
+) -> None:
+    """Gates → Mosquitto (project config, TLS) → ingest workers → database: rate, loss, latency."""
+    from benchmarks.ingest import run
+
+    console = Console(stderr=True)
+    try:
+        figures = run(
+            gates,
+            events,
+            db_url=db,
+            workers=workers,
+            repeat_share=repeats,
+            progress=lambda m: None if as_json else console.print(m),
+        )
+    except ValueError as exc:  # an unusable --db (not PostgreSQL or SQLite, or not fresh)
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    print(json.dumps(figures, indent=2 if as_json else None))

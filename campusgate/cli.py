@@ -15,6 +15,7 @@ from broker.embedded import EmbeddedBroker, EmbeddedBrokerError, port_is_free
 from campusgate import __version__
 from campusgate.bench import app as bench_app
 from campusgate.logs import setup_logging
+from server.cli import app as server_app
 
 app = typer.Typer(
     help="campusgate: face and chip-card attendance for schools (gates, broker, server).",
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(broker_app, name="broker")
 app.add_typer(bench_app, name="bench")
+app.add_typer(server_app, name="server")
 console = Console(stderr=True)
 
 

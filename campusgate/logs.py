@@ -52,3 +52,5 @@ def setup_logging(level: str = "info") -> None:
     # amqtt narrates every packet at info level; keep its warnings only.
     logging.getLogger("amqtt").setLevel(logging.WARNING)
     logging.getLogger("transitions").setLevel(logging.WARNING)
+    # Alembic announces each of its autogenerate plugins at import; its migrations stay at info.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -1,0 +1,312 @@
+"""Ingest against a real Mosquitto (project config, TLS gates) on both databases."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine, func
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
+
+from broker.codec import encode
+from broker.managed import MosquittoInstance, connect
+from broker.mosquitto_config import SERVER_USERNAME
+from broker.payloads import Event, Status, Telemetry
+from broker.topics import Channel, device_topic
+from server import ingest
+from server.core.config import MqttSection, ServerSettings
+from server.ingest import IngestWorker
+from server.models import Attendance, Device, RawEvent
+from tests.server.conftest import World, fresh, make_school
+from tests.server.crash_worker import CRASH_STATUS
+
+MONDAY_7AM = datetime(2025, 10, 6, 0, 0, tzinfo=UTC)  # 07:00 in Hanoi, a school day
+
+
+def settings_for(
+    broker: MosquittoInstance, db_url: str, client_id: str = "ingest"
+) -> ServerSettings:
+    return ServerSettings(
+        database_url=db_url,
+        mqtt=MqttSection(
+            port=broker.port(tls=False),
+            password=SecretStr(broker.passwords[SERVER_USERNAME]),
+            client_id=client_id,
+        ),
+    )
+
+
+@pytest.fixture
+def start_worker(mosquitto: MosquittoInstance, engine: Engine, db_url: str) -> Iterator[Callable]:
+    """Start ingest workers on the test broker and database; all are stopped at teardown."""
+    workers: list[IngestWorker] = []
+
+    def start(index: int = 0, client_id: str = "ingest") -> IngestWorker:
+        worker = IngestWorker(settings_for(mosquitto, db_url, client_id), engine, index=index)
+        worker.start()
+        assert worker.wait_subscribed(10), "the broker did not grant the subscriptions"
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def gate(broker: MosquittoInstance, device: str = "gate-1") -> mqtt.Client:
+    client = broker.client(f"school-a.{device}")
+    assert connect(broker, client) == 0
+    return client
+
+
+def publish(client: mqtt.Client, device: str, payload: bytes, channel=Channel.EVENTS) -> None:
+    topic = device_topic(channel, "school-a", device)
+    client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+
+def an_event(code: str | None, device: str = "gate-1", **changes) -> Event:
+    fields = dict(
+        event_id=uuid.uuid4(),
+        kind="face",
+        ts=MONDAY_7AM,
+        site="school-a",
+        device=device,
+        direction="in",
+        student_id=code,
+        score=0.9,
+        track_id=1,
+        model_pack="dlib-r29-mtcnn",
+        latency_ms=40.0,
+    )
+    return Event(**(fields | changes))
+
+
+def handled(*workers: IngestWorker) -> int:
+    return sum(w.stats.stored + w.stats.duplicates + w.stats.rejected for w in workers)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Poll until ``condition`` holds; fail naming ``what`` if it never does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def count(db: Session, model) -> int:
+    return fresh(db).exec(select(func.count()).select_from(model)).one()
+
+
+def test_events_are_stored_and_counted_and_never_redelivered_once_acknowledged(
+    mosquitto: MosquittoInstance, start_worker: Callable, db: Session, world: World
+) -> None:
+    worker = start_worker()
+    client = gate(mosquitto)
+    for code in ("HS1", "HS2", None):
+        publish(client, "gate-1", encode(an_event(code)))
+    wait_for(lambda: worker.stats.stored == 3, "three events stored")
+    assert count(db, RawEvent) == 3
+    outcomes = sorted(r.outcome for r in db.exec(select(RawEvent)))
+    assert outcomes == ["counted", "counted", "unknown_face"]
+    assert {(a.student_id, a.status) for a in db.exec(select(Attendance))} == {
+        (world.students[0].id, "present"),
+        (world.students[1].id, "present"),
+    }
+
+    worker.stop()
+    again = start_worker()  # the same client id: the same persistent session
+    publish(client, "gate-1", encode(an_event("HS3")))
+    wait_for(lambda: again.stats.stored == 1, "the next event stored")
+    assert again.stats.received == 1  # nothing acknowledged came back
+
+
+def test_a_repeated_event_is_a_no_op(
+    mosquitto: MosquittoInstance, start_worker: Callable, db: Session, world: World
+) -> None:
+    worker = start_worker()
+    client = gate(mosquitto)
+    first = an_event("HS1")
+    publish(client, "gate-1", encode(first))
+    publish(
+        client, "gate-1", encode(first.model_copy(update={"ts": MONDAY_7AM - timedelta(hours=1)}))
+    )
+    publish(client, "gate-1", encode(first))
+    wait_for(lambda: handled(worker) == 3, "three messages handled")
+    assert (worker.stats.stored, worker.stats.duplicates) == (1, 2)
+    assert count(db, RawEvent) == 1
+    assert db.exec(select(Attendance.first_in)).one() == MONDAY_7AM
+
+
+def test_a_device_claiming_another_site_is_refused(
+    mosquitto: MosquittoInstance, start_worker: Callable, db: Session, world: World
+) -> None:
+    """The broker knows gate-2 at school-a, but the school registered it at school-b."""
+    other = make_school(db, site="school-b", devices=(), students=0)
+    moved = world.devices["gate-2"]
+    moved.site_id = other.site.id
+    db.add(moved)
+    db.commit()
+    worker = start_worker()
+    publish(gate(mosquitto, "gate-2"), "gate-2", encode(an_event("HS1", device="gate-2")))
+    publish(gate(mosquitto), "gate-1", encode(an_event("HS2")))
+    wait_for(lambda: handled(worker) == 2, "both messages handled")
+    assert (worker.stats.rejected, worker.stats.stored) == (1, 1)
+    assert [r.payload["device"] for r in db.exec(select(RawEvent))] == ["gate-1"]
+    assert count(db, Attendance) == 1
+
+
+def test_bad_payloads_and_unknown_devices_are_counted_and_the_worker_continues(
+    mosquitto: MosquittoInstance, start_worker: Callable, db: Session, world: World
+) -> None:
+    db.delete(db.get(Device, world.devices["gate-2"].id))
+    db.commit()
+    worker = start_worker()
+    client = gate(mosquitto)
+    good = json.loads(encode(an_event("HS1")))
+    for payload in (
+        b"\xff not json",
+        json.dumps(good | {"score": 1.5}).encode(),
+        json.dumps(good | {"device": "gate-2"}).encode(),  # not the topic's device
+        json.dumps(good | {"unexpected": True}).encode(),
+    ):
+        publish(client, "gate-1", payload)
+    publish(gate(mosquitto, "gate-2"), "gate-2", encode(an_event("HS1", device="gate-2")))
+    publish(client, "gate-1", encode(an_event("HS1")))
+    wait_for(lambda: handled(worker) == 6, "six messages handled")
+    assert (worker.stats.rejected, worker.stats.stored) == (5, 1)
+    assert count(db, RawEvent) == 1
+
+
+def test_status_and_telemetry_update_the_device(
+    mosquitto: MosquittoInstance, start_worker: Callable, db: Session, world: World
+) -> None:
+    worker = start_worker()
+    client = gate(mosquitto)
+    now = datetime.now(UTC).replace(microsecond=0)
+    status = Status(
+        site="school-a",
+        device="gate-1",
+        state="online",
+        ts=now,
+        version="0.1.0",
+        model_pack="dlib-r29-mtcnn",
+        gallery_version=7,
+    )
+    telemetry = Telemetry(
+        site="school-a",
+        device="gate-1",
+        ts=now + timedelta(seconds=30),
+        fps_in=15.0,
+        fps_processed=5.0,
+        frames_dropped=3,
+        outbox_depth=0,
+        mem_rss_mb=300.0,
+        uptime_s=60.0,
+    )
+    publish(client, "gate-1", encode(status), Channel.STATUS)
+    publish(client, "gate-1", encode(telemetry), Channel.TELEMETRY)
+    wait_for(lambda: worker.stats.device_updates == 2, "two device updates")
+    device = fresh(db).get(Device, world.devices["gate-1"].id)
+    assert (device.status, device.agent_version, device.gallery_version) == ("online", "0.1.0", 7)
+    assert device.last_seen_at == now + timedelta(seconds=30)
+    assert device.last_telemetry["frames_dropped"] == 3
+
+
+def test_two_workers_on_the_shared_subscription_store_each_event_once(
+    mosquitto: MosquittoInstance, start_worker: Callable, db: Session, world: World
+) -> None:
+    workers = [start_worker(0), start_worker(1)]
+    gates = {"gate-1": gate(mosquitto), "gate-2": gate(mosquitto, "gate-2")}
+    events = [
+        an_event(
+            f"HS{n % 3 + 1}",
+            device=device,
+            ts=MONDAY_7AM + timedelta(minutes=n % 40),
+            direction="in" if n % 4 else "out",
+        )
+        for n in range(120)
+        for device in gates
+    ]
+    infos = [
+        gates[e.device].publish(device_topic(Channel.EVENTS, "school-a", e.device), encode(e), 1)
+        for e in events + events[:40]  # and 40 repeats
+    ]
+    for info in infos:
+        info.wait_for_publish(10)
+    wait_for(lambda: handled(*workers) == len(infos), "every message handled")
+    assert all(w.stats.received > 0 for w in workers)
+    assert sum(w.stats.stored for w in workers) == len(events)
+    assert sum(w.stats.duplicates for w in workers) == 40
+    assert count(db, RawEvent) == len(events)
+    rows = db.exec(select(Attendance)).all()
+    assert len(rows) == 3  # three students, one morning each
+    earliest_in = min(e.ts for e in events if e.direction == "in")
+    assert {r.first_in for r in rows} == {earliest_in}
+
+
+def test_an_event_is_redelivered_after_the_worker_dies_before_its_commit(
+    mosquitto: MosquittoInstance,
+    start_worker: Callable,
+    db: Session,
+    world: World,
+    db_url: str,
+) -> None:
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.server.crash_worker",
+            db_url,
+            str(mosquitto.port(tls=False)),
+            mosquitto.passwords[SERVER_USERNAME],
+            "ingest",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        publish(gate(mosquitto), "gate-1", encode(an_event("HS1")))
+        assert child.wait(30) == CRASH_STATUS
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert count(db, RawEvent) == 0
+
+    worker = start_worker()  # the crashed worker's client id, so its session
+    wait_for(lambda: worker.stats.stored == 1, "the redelivered event stored")
+    assert count(db, RawEvent) == 1
+    assert count(db, Attendance) == 1
+
+
+def test_a_database_failure_delays_but_loses_nothing(
+    mosquitto: MosquittoInstance,
+    start_worker: Callable,
+    db: Session,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    failures = iter(range(2))
+    real_store = ingest.store_batch
+
+    def flaky_store(*args, **kwargs):
+        if next(failures, None) is not None:
+            raise OperationalError("INSERT …", {}, Exception("server closed the connection"))
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "store_batch", flaky_store)
+    worker = start_worker()
+    publish(gate(mosquitto), "gate-1", encode(an_event("HS1")))
+    wait_for(lambda: worker.stats.stored == 1, "the event stored after the failures")
+    assert worker.stats.db_retries == 2
+    assert count(db, RawEvent) == 1
