@@ -51,7 +51,10 @@ class MosquittoLayout:
     tls_bind: str = "0.0.0.0"
     client_certs: bool = False
     run_as: str = ""
-    max_queued_messages: int = 10_000
+    # Per client. The server's ingest session queues every gate's events while the server is
+    # down, and Mosquitto drops what exceeds this silently: a district's whole morning rush
+    # (200 gates, 60,000 events) must fit with room to spare (about 0.5 KB each).
+    max_queued_messages: int = 500_000
 
     @property
     def conf_file(self) -> Path:
