@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -68,6 +69,9 @@ def edge(
         gate.run(stop)
     except KeyboardInterrupt:
         stop.set()
+    except OSError as exc:  # the camera cannot be opened: say so, not a traceback
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -78,26 +82,90 @@ def up(
             metavar="PORT", help="Embedded broker's port; 0 = 1883 if free, else any free port."
         ),
     ] = 0,
+    http_port: Annotated[
+        int, typer.Option(metavar="PORT", help="The server's web port (dashboard and API).")
+    ] = 8000,
+    camera: Annotated[
+        str,
+        typer.Option(
+            envvar="CAMERA",
+            metavar="SOURCE",
+            help="The demo gate's camera: device index, /dev/videoN, video file or RTSP URL.",
+        ),
+    ] = "0",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="Where the system keeps its state (default: ~/.local/share/…/up)."
+        ),
+    ] = None,
 ) -> None:
-    """Start the system on embedded defaults on this machine, until Ctrl-C.
+    """Start the whole system on this machine on embedded defaults, until Ctrl-C: the embedded
+    broker, the server on SQLite with a demo school, and a demo gate on CAMERA."""
+    from campusgate import up as system
+    from server.core.config import default_data_dir
 
-    Starts the embedded MQTT broker on loopback; the server and the gate join it as their
-    parts land.
-    """
+    paths = system.UpPaths(data_dir or default_data_dir().parent / "up")
     if mqtt_port == 0 and port_is_free("127.0.0.1", 1883):
         mqtt_port = 1883  # the usual port, unless a system Mosquitto already holds it
+    if not port_is_free("127.0.0.1", http_port):
+        console.print(f"[red]error:[/red] port {http_port} is taken; pass --http-port")
+        raise typer.Exit(1)
+    with console.status("preparing the database and the demo school"):
+        passwords = system.prepare_demo(paths)
     try:
         broker = EmbeddedBroker("127.0.0.1", mqtt_port).start()
     except EmbeddedBrokerError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
-    console.print(f"campusgate {__version__} is up")
-    console.print(f"  MQTT broker  mqtt://127.0.0.1:{broker.port}  (embedded, anonymous, loopback)")
-    console.print("Ctrl-C stops everything.")
+    # A service manager (or `timeout`) stops with SIGTERM: stop the children as for Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    env = system.server_environment(paths, broker.port, http_port)
+    logs = paths.root / "logs"
+    children = []
     try:
-        signal.pause()
+        server = system.start_child(
+            system.campusgate_command("server", "run"), env, logs / "server.log"
+        )
+        children.append(server)
+        with console.status("starting the server"):
+            system.wait_until_ready(server, http_port, paths.gallery_key)
+        config = system.gate_config(paths, broker.port, camera, passwords[system.DEMO_GATE])
+        gate = system.start_child(
+            system.campusgate_command("edge", "--config", str(config)), {}, logs / "gate.log"
+        )
+        children.insert(0, gate)  # stopped first, so its last events reach the server
+        _print_up(broker.port, http_port, camera, passwords, logs)
+        while server.poll() is None:
+            if gate.poll() is not None and gate.returncode not in (0, None):
+                console.print(
+                    f"[yellow]the gate stopped (exit {gate.returncode}); see "
+                    f"{logs / 'gate.log'} — the server keeps running[/yellow]"
+                )
+                gate.returncode = 0  # said once
+            time.sleep(0.5)
+        console.print(f"[red]the server stopped; see {logs / 'server.log'}[/red]")
     except KeyboardInterrupt:
         pass
+    except RuntimeError as exc:
+        console.print(f"[red]error:[/red] {exc}; see {logs / 'server.log'}")
     finally:
+        for child in children:
+            system.stop_child(child)
         broker.stop()
         console.print("stopped")
+
+
+def _print_up(
+    mqtt_port: int, http_port: int, camera: str, passwords: dict[str, str], logs: Path
+) -> None:
+    from campusgate.up import DEMO_GATE, DEMO_SITE, DEMO_USERS
+
+    console.print(f"campusgate {__version__} is up")
+    console.print(f"  dashboard    http://127.0.0.1:{http_port}/   (API: /docs)")
+    console.print(f"  MQTT broker  mqtt://127.0.0.1:{mqtt_port}  (embedded, loopback)")
+    console.print(f"  gate         {DEMO_SITE}/{DEMO_GATE} on camera {camera}")
+    for user in DEMO_USERS:
+        console.print(f"  sign in      {user} / {passwords[user]}")
+    console.print(f"  logs         {logs}")
+    console.print("Ctrl-C stops everything.")

@@ -197,10 +197,12 @@ def run(
     host: Annotated[str | None, typer.Option(help="Web server address (default: setting).")] = None,
     port: Annotated[int | None, typer.Option(help="Web server port (default: setting).")] = None,
 ) -> None:
-    """Migrate, then run ingest, the absent job and the web server, until Ctrl-C or SIGTERM."""
+    """Migrate, then run ingest, the absent job, gallery publishing and the web server, until
+    Ctrl-C or SIGTERM."""
     import uvicorn
 
     from server.attendance import absent_job_loop
+    from server.gallery_publish import publish_loop
     from server.migrations import upgrade
 
     settings = _settings()
@@ -212,10 +214,14 @@ def run(
     _until_signalled(stop)
     pool = _ingest_processes(settings, settings.ingest.workers)
     pool.start()
-    job = threading.Thread(
-        target=absent_job_loop, args=(engine, settings.attendance, stop), name="absent-job"
-    )
-    job.start()
+    jobs = [
+        threading.Thread(
+            target=absent_job_loop, args=(engine, settings.attendance, stop), name="absent-job"
+        ),
+        threading.Thread(target=publish_loop, args=(engine, stop), name="gallery-publish"),
+    ]
+    for job in jobs:
+        job.start()
     watchdog = threading.Thread(
         target=lambda: _watch(pool, stop) and os.kill(os.getpid(), signal.SIGTERM),
         name="ingest-watchdog",
@@ -231,5 +237,6 @@ def run(
         )
     finally:
         stop.set()
-        job.join()
+        for job in jobs:
+            job.join()
         pool.stop()
