@@ -1,0 +1,361 @@
+"""``campusgate bench roll``: the class-roll endpoint under many teachers at once.
+
+A fresh database (SQLite in a temporary directory, or a new database on a PostgreSQL server) is
+migrated and seeded with one school of ``classes`` classes of ``per_class`` students, a homeroom
+teacher each, and a school day of gate events stored the way ingest stores them (an ``in`` each
+morning, some late, a few students never seen, an ``out`` at noon). The server's own app runs
+under uvicorn in a child process on a free loopback port, as ``campusgate server run`` runs it.
+
+Then three runs, each of ``seconds`` after a warm-up that is not counted, with httpx clients each
+signed in as one class's teacher (bearer token) asking for their class's roll of that day:
+
+- ``concurrent``: ``clients`` clients, each on a schedule of one request every ``interval``
+  seconds (a teacher's page refreshing; clients start spread over the first interval). A request
+  sent late because the previous answer was slow is timed from when it was due, so queueing shows
+  in the latency instead of hiding in fewer requests.
+- ``saturation``: the same clients in a closed loop (the next request as soon as the answer is
+  read): the most the server does, and the latency when it is that busy.
+- ``baseline_1_client``: one client, closed loop.
+
+Latency is client-side wall time from sending the GET to having read the whole body, over
+loopback. Every request is a real one: authenticated, authorised, the roll built from the
+database, and one audit row per student committed before the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from benchmarks.ingest import _fresh_database
+from benchmarks.stats import percentiles_ms
+from broker.codec import decode, encode
+from broker.payloads import Event
+from broker.topics import Channel, device_topic
+from server.api.security import new_api_token, token_hash
+from server.auth_models import ApiToken
+from server.db import create_db_engine, session_scope
+from server.ingest import store_batch
+from server.migrations import upgrade
+from server.models import (
+    AuditLog,
+    Device,
+    Role,
+    School,
+    SchoolClass,
+    SchoolSession,
+    SchoolYear,
+    Site,
+    Student,
+    Term,
+    User,
+)
+
+SITE = "bench-roll"
+GATES = ("gate-1", "gate-2")
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+ABSENT_SHARE = 0.05
+LATE_SHARE = 0.10
+EVENTS_PER_BATCH = 200
+SERVER_START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What the clients need: per class, its id and its teacher's token; and the date."""
+
+    day: date
+    classes: list[tuple[int, str]]
+    events: int
+
+
+def _local(day: date, at: day_time) -> datetime:
+    return datetime.combine(day, at, ZONE).astimezone(UTC)
+
+
+def seed(engine: Engine, classes: int, per_class: int, rng: random.Random) -> Seeded:
+    """The school, its classes and teachers (with API tokens) and today's gate events."""
+    day = datetime.now(ZONE).date()
+    with session_scope(engine, write=True) as db:
+        school = School(name="Trường THPT Benchmark", school_weekdays="1234567")
+        db.add(school)
+        db.flush()
+        site = Site(code=SITE, name="Cổng chính", school_id=school.id)
+        year = SchoolYear(
+            school_id=school.id,
+            name="bench",
+            starts_on=day - timedelta(days=30),
+            ends_on=day + timedelta(days=30),
+        )
+        db.add_all([site, year])
+        db.flush()
+        db.add(
+            Term(
+                school_year_id=year.id, name="HK I", starts_on=year.starts_on, ends_on=year.ends_on
+            )
+        )
+        for code, name, times in (
+            ("morning", "Buổi sáng", (7, 0, 7, 15, 7, 30, 11, 30)),
+            ("afternoon", "Buổi chiều", (13, 30, 13, 45, 14, 0, 17, 0)),
+        ):
+            start, late, absent, end = (day_time(*times[i : i + 2]) for i in range(0, 8, 2))
+            db.add(
+                SchoolSession(
+                    school_id=school.id,
+                    code=code,
+                    name=name,
+                    start=start,
+                    late_after=late,
+                    absent_after=absent,
+                    end=end,
+                )
+            )
+        db.add_all(
+            Device(site_id=site.id, device_id=gate, credential_id=f"{SITE}.{gate}")
+            for gate in GATES
+        )
+        tokens: list[tuple[int, str]] = []
+        codes: list[str] = []
+        for n in range(classes):
+            teacher = User(username=f"gv{n:03d}", full_name=f"Giáo viên {n}", role=Role.TEACHER)
+            db.add(teacher)
+            db.flush()
+            school_class = SchoolClass(
+                school_id=school.id,
+                school_year_id=year.id,
+                name=f"{10 + n % 3}A{n}",
+                grade=10 + n % 3,
+                homeroom_teacher_id=teacher.id,
+            )
+            db.add(school_class)
+            db.flush()
+            token = new_api_token()
+            db.add(
+                ApiToken(
+                    token_hash=token_hash(token), prefix=token[:8], name="bench", user_id=teacher.id
+                )
+            )
+            tokens.append((school_class.id, token))
+            for k in range(per_class):
+                code = f"B{n:03d}{k:03d}"
+                db.add(
+                    Student(
+                        code=code,
+                        full_name=f"Học sinh {n}-{k}",
+                        school_id=school.id,
+                        class_id=school_class.id,
+                    )
+                )
+                codes.append(code)
+    events = [
+        event for code in codes if rng.random() >= ABSENT_SHARE for event in _day_of(code, day, rng)
+    ]
+    for start in range(0, len(events), EVENTS_PER_BATCH):
+        with session_scope(engine, write=True) as db:
+            store_batch(db, [(e, e.message.ts) for e in events[start : start + EVENTS_PER_BATCH]])
+    return Seeded(day, tokens, len(events))
+
+
+def _day_of(code: str, day: date, rng: random.Random) -> list[Any]:
+    """A student's ``in`` (on time, or late) and ``out`` at noon, as decoded MQTT messages."""
+    late = rng.random() < LATE_SHARE
+    arrival = (7, rng.randrange(16, 29)) if late else (6, rng.randrange(30, 60))
+    moments = [
+        ("in", _local(day, day_time(*arrival, rng.randrange(60)))),
+        ("out", _local(day, day_time(11, rng.randrange(30, 45), rng.randrange(60)))),
+    ]
+    decoded = []
+    for direction, ts in moments:
+        gate = rng.choice(GATES)
+        event = Event(
+            event_id=uuid.uuid4(),
+            kind="face",
+            ts=ts,
+            site=SITE,
+            device=gate,
+            direction=direction,
+            student_id=code,
+            score=0.9,
+            track_id=1,
+            model_pack="dlib-r29-mtcnn",
+            latency_ms=80.0,
+        )
+        decoded.append(decode(device_topic(Channel.EVENTS, SITE, gate), encode(event)))
+    return decoded
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen:
+    """``server.main:app`` under uvicorn in one process, as ``campusgate server run`` runs it.
+    (Not ``--workers N``: uvicorn's multiprocess mode leaves Nagle's algorithm on for accepted
+    connections, which adds ~40 ms to every keep-alive request; Kludex/uvicorn#3149.)"""
+    env = os.environ | {
+        "CAMPUSGATE_SERVER__DATABASE_URL": url,
+        "CAMPUSGATE_SERVER__DATA_DIR": str(data_dir),
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "server.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+    )
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with code {server.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("the server did not answer /healthz in time")
+
+
+async def _load(
+    base: str, seeded: Seeded, clients: int, seconds: float, warmup: float, interval: float
+) -> dict[str, Any]:
+    """``clients`` clients for ``warmup + seconds``; the figures of the last ``seconds``.
+
+    With ``interval`` 0 each client sends its next request as soon as it has read the answer
+    (a closed loop: the server's saturation). Otherwise each client keeps a schedule of one
+    request every ``interval`` seconds (clients start spread over the first interval), and a
+    request sent late because the previous answer was slow is timed from when it was due, so
+    queueing counts in the latency instead of hiding in fewer requests.
+    """
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(n: int, http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        class_id, _ = seeded.classes[n % len(seeded.classes)]
+        url = f"{base}/api/v1/classes/{class_id}/roll"
+        params = {"date": seeded.day.isoformat()}
+        due = started + interval * n / clients
+        while due < stop_at:
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            sent = time.perf_counter()
+            response = await http.get(url, params=params, timeout=30.0)
+            done = time.perf_counter()
+            timed_from = min(due, sent) if interval else sent
+            if timed_from >= counted_from:
+                latencies.append(done - timed_from)
+                errors += response.status_code != 200
+            due = due + interval if interval else done
+
+    async with AsyncExitStack() as stack:
+        # Made before the clock starts: an httpx client loads the CA bundle when it is made,
+        # which costs tens of milliseconds of the load generator's CPU each.
+        https = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"})
+            )
+            for _, token in (seeded.classes[n % len(seeded.classes)] for n in range(clients))
+        ]
+        started = time.perf_counter()
+        counted_from, stop_at = started + warmup, started + warmup + seconds
+        await asyncio.gather(*(client(n, http) for n, http in enumerate(https)))
+    return {
+        "clients": clients,
+        "interval_s": interval,
+        "requests": len(latencies),
+        "errors": errors,
+        "requests_per_s": round(len(latencies) / seconds, 1),
+        "latency_ms": percentiles_ms(latencies) if latencies else None,
+    }
+
+
+def run(
+    classes: int = 40,
+    per_class: int = 40,
+    clients: int = 50,
+    interval: float = 2.0,
+    seconds: float = 10.0,
+    warmup: float = 2.0,
+    db_url: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Run the benchmark on a fresh database and return the figures (see the module's text)."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a log line per request
+    with tempfile.TemporaryDirectory(prefix="cg-bench-roll-") as tmp:
+        url, cleanup = _fresh_database(db_url, Path(tmp))
+        try:
+            engine = create_db_engine(url)
+            upgrade(engine)
+            progress(f"seeding {classes} classes × {per_class} students and a day of events")
+            seeded = seed(engine, classes, per_class, random.Random(6))
+            port = _free_port()
+            server = _start_server(url, Path(tmp), port)
+            base = f"http://127.0.0.1:{port}"
+            try:
+                runs = {
+                    "concurrent": (clients, interval),
+                    "saturation": (clients, 0.0),
+                    "baseline_1_client": (1, 0.0),
+                }
+                figures = {}
+                for name, (count, every) in runs.items():
+                    progress(f"{name}: {count} client(s), interval {every:g} s, {seconds:g} s")
+                    figures[name] = asyncio.run(_load(base, seeded, count, seconds, warmup, every))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            with Session(engine) as db:
+                audit_rows = db.exec(select(func.count()).select_from(AuditLog)).one()
+            engine.dispose()
+        finally:
+            cleanup()
+    return {
+        "database": "postgresql" if url.startswith("postgresql") else "sqlite",
+        "classes": classes,
+        "students": classes * per_class,
+        "gate_events": seeded.events,
+        "seconds": seconds,
+        "warmup_s": warmup,
+        **figures,
+        "audit_rows_written": audit_rows,
+        "method": (
+            "one uvicorn process (as campusgate server run) on loopback; each client is an httpx "
+            "client signed in as one class's teacher asking for that class's roll of the seeded "
+            "day. concurrent: each client on a schedule of one request every interval_s, timed "
+            "from when it was due; saturation: closed loop, the next request as soon as the "
+            "answer is read; baseline_1_client: one client, closed loop. Latency is client-side "
+            "wall time; the warm-up is not counted."
+        ),
+    }

@@ -1,0 +1,1 @@
+"""Request and response models of the API, where they differ from :mod:`server.models`' bases."""

@@ -1,0 +1,24 @@
+"""The server's web application (FastAPI), served by ``campusgate server run``.
+
+The REST API (``/api/v1``, :mod:`server.api`) and the health check live here; the dashboard is
+mounted on this app as a router too (``app.include_router(...)``).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from fastapi import FastAPI
+
+from server.api import errors
+from server.api.router import API_PREFIX, api_router
+
+app = FastAPI(title="campusgate server", version=version("campusgate"))
+errors.install(app)
+app.include_router(api_router, prefix=API_PREFIX)
+
+
+@app.get("/healthz", tags=["health"])
+def healthz() -> dict[str, str]:
+    """Liveness: the process serves requests."""
+    return {"status": "ok"}

@@ -1,0 +1,315 @@
+"""The enrollment and gallery routes end to end: an admin enrolls over HTTP, a real HTTP server
+serves the signed gallery to the gate's own fetch and store, and the retained notice waits on a
+real Mosquitto."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlmodel import Session, func, select
+
+from broker import passwords
+from broker.codec import validate_payload
+from broker.gallery_signing import verify
+from broker.managed import MosquittoInstance, connect, free_port
+from broker.mosquitto_config import SERVER_USERNAME
+from broker.payloads import GalleryNotice
+from broker.topics import Channel
+from edge.fetch import https_fetcher
+from edge.gallery_store import GalleryStore
+from models.engine import FaceEngine
+from server.auth_models import DeviceSecret
+from server.core.config import MqttSection
+from server.faces import shared_engine
+from server.gallery_announce import mqtt_announcer
+from server.gallery_delta import GalleryDelta
+from server.gallery_key import load_or_create_key
+from server.gallery_publish import GalleryPublisher, newest_version, shared_publisher
+from server.models import AuditLog, FaceEnrollment
+from tests.server.api.conftest import Clients, Seed
+from tests.server.conftest import make_school
+from tests.server.enrollment.conftest import (
+    BIDEN,
+    GATE_PASSWORD,
+    GROUP,
+    OBAMA,
+    OBAMA_2,
+    add_templates,
+)
+
+CONSENT = {"given_by": "guardian", "given_by_name": "Trần Văn Bố"}
+
+
+@pytest.fixture
+def http_base(app: FastAPI) -> Iterator[str]:
+    """The app served by uvicorn on loopback, as gates reach the server: ``…/api/v1``."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "uvicorn did not start"
+        threading.Event().wait(0.02)
+    yield f"http://127.0.0.1:{port}/api/v1"
+    server.should_exit = True
+    thread.join()
+
+
+@pytest.fixture
+def publisher(tmp_path: Path, default_pack, http_base: str) -> GalleryPublisher:
+    return GalleryPublisher(default_pack.manifest, load_or_create_key(tmp_path / "key"), http_base)
+
+
+def _upload(client: TestClient, student_id: int, *photos: bytes, **fields: str):
+    files = [
+        ("photos", (f"../../etc/passwd{n}.jpg", data, "image/jpeg"))
+        for n, data in enumerate(photos)
+    ]
+    return client.post(f"/api/v1/students/{student_id}/faces", files=files, data=fields)
+
+
+def _templates(db: Session) -> int:
+    db.rollback()
+    return db.exec(select(func.count()).select_from(FaceEnrollment)).one()
+
+
+def _store(tmp_path: Path, publisher: GalleryPublisher, username: str, password: str, pack=None):
+    """A gate's gallery store, fetching with the gate's own HTTP client code."""
+    fetch = https_fetcher(username, password, ca_file=None)
+    pack = pack or publisher.manifest.name
+    return GalleryStore(tmp_path / "gallery.cggal", pack, publisher.key.public_key, fetch)
+
+
+def _current_notice(db: Session, publisher: GalleryPublisher, seed: Seed) -> GalleryNotice:
+    db.rollback()
+    return publisher.notice("school-a", newest_version(db, seed.world.site.id))
+
+
+def test_an_enrolled_student_reaches_the_gate_through_the_signed_gallery(
+    db: Session,
+    seed: Seed,
+    clients: Clients,
+    wired: GalleryPublisher,
+    gate: str,
+    photo,
+    tmp_path: Path,
+) -> None:
+    student = seed.students[0]
+    answer = _upload(clients.admin, student.id, photo(OBAMA), photo(OBAMA_2), **CONSENT)
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["templates"] == 2 and body["model_pack"] == wired.manifest.name
+    [site] = body["galleries"]
+    assert site["site"] == "school-a" and site["changed"]
+
+    store = _store(tmp_path, wired, gate, GATE_PASSWORD)
+    notice = _current_notice(db, wired, seed)
+    assert store.apply(notice)
+    assert store.current().persons == (student.code,) and store.version == site["version"]
+
+    withdrawn = clients.admin.delete(f"/api/v1/students/{student.id}/faces")
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["templates_deleted"] == 2
+    newer = _current_notice(db, wired, seed)
+    assert newer.version == withdrawn.json()["galleries"][0]["version"] > notice.version
+    assert store.apply(newer) and store.current().persons == ()
+    assert _templates(db) == 0
+
+
+def test_a_gate_of_another_pack_refuses_the_gallery(
+    db: Session, seed: Seed, wired: GalleryPublisher, gate: str, tmp_path: Path
+) -> None:
+    notice = wired.publish_site(db, "school-a", reason="test").notice
+    store = _store(tmp_path, wired, gate, GATE_PASSWORD, pack="buffalo_l")
+    assert not store.apply(notice) and store.rejected == 1
+
+
+def test_only_the_site_s_own_gates_with_their_password_get_the_file(
+    db: Session, seed: Seed, wired: GalleryPublisher, gate: str, http_base: str
+) -> None:
+    other = make_school(db, site="school-b", devices=("gate-9",), prefix="OB")
+    device = other.devices["gate-9"]
+    db.add(DeviceSecret(device_id=device.id, secret_hash=passwords.hash_password("other-secret")))
+    db.commit()
+    version = wired.publish_site(db, "school-a", reason="test").version
+    wired.publish_site(db, "school-b", reason="test")
+    url = f"{http_base}/gallery/school-a/{version}"
+
+    assert httpx.get(url, auth=(gate, GATE_PASSWORD)).status_code == 200
+    assert httpx.get(url, auth=(gate, "wrong")).status_code == 401
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, auth=("school-b.gate-9", "other-secret")).status_code == 404
+    stale = f"{http_base}/gallery/school-a/{version + 1}"
+    assert httpx.get(stale, auth=(gate, GATE_PASSWORD)).status_code == 404
+
+
+def test_a_gate_may_ask_for_a_delta_and_falls_back_to_the_file(
+    db: Session, seed: Seed, wired: GalleryPublisher, gate: str, http_base: str
+) -> None:
+    pack = wired.manifest.name
+    add_templates(db, seed.students[0], 6, pack)
+    add_templates(db, seed.students[1], 6, pack, rng_seed=1)
+    since = wired.publish_site(db, "school-a", reason="test").version
+    db.delete(seed.students[1])
+    db.commit()
+    version = wired.publish_site(db, "school-a", reason="test").version
+    url = f"{http_base}/gallery/school-a/{version}"
+
+    answer = httpx.get(url, params={"since": since}, auth=(gate, GATE_PASSWORD))
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    delta = GalleryDelta.model_validate_json(answer.content)
+    assert (delta.since, delta.version) == (since, version)
+    gone = httpx.get(url, params={"since": since + 1000}, auth=(gate, GATE_PASSWORD))
+    assert gone.status_code == 410
+
+
+def test_refusals_over_http_say_why_and_store_nothing(
+    db: Session, seed: Seed, clients: Clients, wired: GalleryPublisher, photo
+) -> None:
+    first, second = seed.students[:2]
+    group = photo(GROUP)
+    answer = _upload(clients.admin, first.id, photo(OBAMA), group, **CONSENT)
+    assert answer.status_code == 422
+    [problem] = answer.json()["detail"]["problems"]
+    assert (problem["code"], problem["photo"]) == ("several_faces", 2)
+    assert _templates(db) == 0
+
+    no_consent = _upload(clients.admin, first.id, photo(OBAMA))
+    assert [p["code"] for p in no_consent.json()["detail"]["problems"]] == ["no_consent"]
+
+    assert _upload(clients.admin, first.id, photo(OBAMA), **CONSENT).status_code == 201
+    twin = _upload(clients.admin, second.id, photo(OBAMA_2), **CONSENT)
+    [problem] = twin.json()["detail"]["problems"]
+    assert problem["code"] == "too_close" and problem["other_student"] == first.code
+    assert _templates(db) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        ({"given_by": "neighbour", "given_by_name": "X"}, 422),
+        ({"given_by": "student"}, 422),
+        ({"source": "scanner", **CONSENT}, 422),
+        ({"nickname": "x", **CONSENT}, 422),
+    ],
+)
+def test_bad_form_fields_are_refused(
+    db: Session, seed: Seed, clients: Clients, wired: GalleryPublisher, photo, fields, status
+) -> None:
+    answer = _upload(clients.admin, seed.students[0].id, photo(BIDEN), **fields)
+    assert answer.status_code == status, answer.text
+    assert _templates(db) == 0
+
+
+def test_upload_limits(seed: Seed, clients: Clients, wired: GalleryPublisher) -> None:
+    url = f"/api/v1/students/{seed.students[0].id}/faces"
+    eleven = [("photos", (f"{n}.jpg", b"x", "image/jpeg")) for n in range(11)]
+    assert clients.admin.post(url, files=eleven, data=CONSENT).status_code == 413
+    assert clients.admin.post(url, json=CONSENT).status_code == 415
+    elsewhere = [("picture", ("a.jpg", b"x", "image/jpeg"))]
+    answer = clients.admin.post(url, files=elsewhere, data=CONSENT)
+    assert answer.status_code == 422
+    assert [p["code"] for p in answer.json()["detail"]["problems"]] == ["bad_field"]
+    no_boundary = {"Content-Type": "multipart/form-data"}
+    assert clients.admin.post(url, content=b"photos", headers=no_boundary).status_code == 400
+
+
+def test_photos_never_touch_the_disk(
+    db: Session,
+    seed: Seed,
+    clients: Clients,
+    wired: GalleryPublisher,
+    photo,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def rollover(_self) -> None:
+        raise AssertionError("an uploaded photo was spooled to a temporary file")
+
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", rollover)
+    large = photo(OBAMA) + bytes(3 * 2**20)  # JPEG readers stop at the end-of-image marker
+    answer = _upload(clients.admin, seed.students[0].id, large, **CONSENT)
+    assert answer.status_code == 201, answer.text
+    assert _templates(db) == 1
+
+
+def test_only_admins_enroll_see_or_withdraw(
+    seed: Seed, clients: Clients, wired: GalleryPublisher, photo
+) -> None:
+    url = f"/api/v1/students/{seed.students[0].id}/faces"
+    for who in (clients.teacher, clients.parent, clients.technician):
+        assert _upload(who, seed.students[0].id, photo(OBAMA), **CONSENT).status_code == 403
+        assert who.get(url).status_code == 403
+        assert who.delete(url).status_code == 403
+    assert clients.admin.get("/api/v1/students/999999/faces").status_code == 404
+
+
+def test_status_is_shown_to_admins_and_audited(
+    db: Session, seed: Seed, clients: Clients, wired: GalleryPublisher, photo
+) -> None:
+    student = seed.students[0]
+    _upload(clients.admin, student.id, photo(OBAMA), source="cccd", **CONSENT)
+    body = clients.admin.get(f"/api/v1/students/{student.id}/faces").json()
+    assert body["consent"]["given_by_name"] == "Trần Văn Bố"
+    assert body["packs"][0]["templates"] == 1 and body["packs"][0]["sources"] == ["cccd"]
+    db.rollback()
+    reads = db.exec(select(AuditLog).where(AuditLog.action == "student.read")).all()
+    assert [entry.student_id for entry in reads] == [student.id]
+
+
+def test_an_admin_may_publish_now(seed: Seed, clients: Clients, wired: GalleryPublisher) -> None:
+    first = clients.admin.post("/api/v1/gallery/school-a/publish")
+    assert first.status_code == 200 and first.json()["changed"]
+    again = clients.admin.post("/api/v1/gallery/school-a/publish").json()
+    assert not again["changed"] and again["version"] == first.json()["version"]
+    assert clients.admin.post("/api/v1/gallery/nowhere/publish").status_code == 404
+    assert clients.teacher.post("/api/v1/gallery/school-a/publish").status_code == 403
+
+
+def test_the_notice_is_retained_on_the_broker_for_gates(
+    db: Session,
+    seed: Seed,
+    clients: Clients,
+    app: FastAPI,
+    face_engine: FaceEngine,
+    publisher: GalleryPublisher,
+    mosquitto: MosquittoInstance,
+    photo,
+) -> None:
+    account = MqttSection(
+        port=mosquitto.port(tls=False), password=SecretStr(mosquitto.passwords[SERVER_USERNAME])
+    )
+    announcing = GalleryPublisher(
+        publisher.manifest, publisher.key, publisher.base_url, mqtt_announcer(account)
+    )
+    app.dependency_overrides[shared_engine] = lambda: face_engine
+    app.dependency_overrides[shared_publisher] = lambda: announcing
+    answer = _upload(clients.admin, seed.students[0].id, photo(OBAMA), **CONSENT)
+    assert answer.json()["galleries"][0]["announced"], answer.text
+
+    # A gate connecting afterwards gets the notice at once: it is retained.
+    received: list[GalleryNotice] = []
+    got = threading.Event()
+    client = mosquitto.client("school-a.gate-1")
+
+    def on_message(_client, _userdata, message) -> None:
+        received.append(validate_payload(Channel.GALLERY, message.payload))
+        assert message.retain
+        got.set()
+
+    client.on_message = on_message
+    assert connect(mosquitto, client) == 0
+    client.subscribe("cg/v1/school-a/gallery", qos=1)
+    assert got.wait(10), "no retained gallery notice"
+    [notice] = received
+    verify(publisher.key.public_key, notice)
+    assert notice.version == answer.json()["galleries"][0]["version"]
+    assert notice.site == "school-a"
