@@ -36,6 +36,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from benchmarks.notify import NotifyProbe
 from benchmarks.stats import percentiles_ms
 from broker.codec import encode
 from broker.managed import MosquittoInstance, start_mosquitto
@@ -257,13 +258,15 @@ def run(
     workers: int = 2,
     repeat_share: float = 0.01,
     progress: Callable[[str], None] = lambda _: None,
+    notify: bool = False,
 ) -> dict[str, Any]:
     """Run the benchmark on a fresh database (SQLite in a temporary directory, or a new
-    database on the PostgreSQL server ``db_url`` names) and return the figures."""
+    database on the PostgreSQL server ``db_url`` names) and return the figures; with
+    ``notify``, also parent notifications by Web Push (:mod:`benchmarks.notify`)."""
     with tempfile.TemporaryDirectory(prefix="cg-bench-ingest-") as tmp:
         url, cleanup = _fresh_database(db_url, Path(tmp))
         try:
-            return _run(Path(tmp), url, gates, events, workers, repeat_share, progress)
+            return _run(Path(tmp), url, gates, events, workers, repeat_share, progress, notify)
         finally:
             cleanup()
 
@@ -288,10 +291,14 @@ def _run(
     workers: int,
     repeat_share: float,
     progress: Callable[[str], None],
+    notify: bool,
 ) -> dict[str, Any]:
     engine = create_db_engine(url)
     upgrade(engine)
     seed(engine, gates)
+    probe = NotifyProbe(url) if notify else None
+    if probe is not None:
+        probe.start(engine)
     broker = start_mosquitto(
         tmp / "mosquitto", [DeviceAccount(SITE, _gate(n)) for n in range(gates)]
     )
@@ -323,17 +330,21 @@ def _run(
         published, gates_cpu = time.time(), time.process_time() - gates_cpu
         sent = sum(s.sent for s in senders)
         stored = _drain(engine, sent, progress)
+        notified = probe.finish(engine) if probe is not None else {}
         broker_cpu = _cpu_seconds(broker.process) - broker_cpu
         stop.set()
         reports = [results.get(timeout=60) for _ in processes]
     finally:
         stop.set()
+        if probe is not None:
+            probe.stop()
         for process in processes:
             process.join(30)
             if process.is_alive():
                 process.kill()
         broker.stop()
     figures = _figures(engine, url, gates, events, workers, sent, stored, senders, reports)
+    figures |= notified
     figures["publish_s"] = round(published - started, 3)
     last_commit = max(r["last_commit"] for r in reports)
     figures["events_per_s"] = round(stored / max(last_commit - started, 1e-9), 1)

@@ -150,6 +150,14 @@ def ingest(
     repeats: Annotated[
         float, typer.Option(min=0.0, max=0.5, help="Share of events a gate publishes twice.")
     ] = 0.01,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify",
+            help="Also send every arrival and departure to a parent by Web Push (a local push "
+            "service) and report notify_latency_ms_p50/p95.",
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Gates → Mosquitto (project config, TLS) → ingest workers → database: rate, loss, latency."""
@@ -163,6 +171,47 @@ def ingest(
             db_url=db,
             workers=workers,
             repeat_share=repeats,
+            progress=lambda m: None if as_json else console.print(m),
+            notify=notify,
+        )
+    except ValueError as exc:  # an unusable --db (not PostgreSQL or SQLite, or not fresh)
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    print(json.dumps(figures, indent=2 if as_json else None))
+
+
+@app.command()
+def roll(
+    classes: Annotated[int, typer.Option(min=1, max=500, help="Classes in the school.")] = 40,
+    students: Annotated[int, typer.Option(min=1, max=100, help="Students per class.")] = 40,
+    clients: Annotated[int, typer.Option(min=1, max=500, help="Concurrent teachers.")] = 50,
+    interval: Annotated[
+        float,
+        typer.Option(min=0.0, help="Seconds between one client's requests (0: closed loop)."),
+    ] = 2.0,
+    seconds: Annotated[float, typer.Option(min=1.0, help="Measured seconds per run.")] = 10.0,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="PostgreSQL server to create a fresh database on (default: SQLite in a temp dir).",
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """The class roll under many teachers at once over HTTP, beside saturation and 1 client."""
+    from benchmarks.roll import run
+
+    console = Console(stderr=True)
+    try:
+        figures = run(
+            classes,
+            students,
+            clients,
+            interval=interval,
+            seconds=seconds,
+            db_url=db,
             progress=lambda m: None if as_json else console.print(m),
         )
     except ValueError as exc:  # an unusable --db (not PostgreSQL or SQLite, or not fresh)
