@@ -197,13 +197,14 @@ def run(
     host: Annotated[str | None, typer.Option(help="Web server address (default: setting).")] = None,
     port: Annotated[int | None, typer.Option(help="Web server port (default: setting).")] = None,
 ) -> None:
-    """Migrate, then run ingest, the absent job, gallery publishing and the web server, until
-    Ctrl-C or SIGTERM."""
+    """Migrate, then run ingest, the absent job, gallery publishing, the notification
+    dispatcher and the web server, until Ctrl-C or SIGTERM."""
     import uvicorn
 
     from server.attendance import absent_job_loop
     from server.gallery_publish import publish_loop
     from server.migrations import upgrade
+    from server.notify.dispatcher import dispatch_loop
 
     settings = _settings()
     engine = _engine(settings)
@@ -219,6 +220,9 @@ def run(
             target=absent_job_loop, args=(engine, settings.attendance, stop), name="absent-job"
         ),
         threading.Thread(target=publish_loop, args=(engine, stop), name="gallery-publish"),
+        threading.Thread(
+            target=dispatch_loop, args=(engine, settings.notify, stop), name="notify-dispatcher"
+        ),
     ]
     for job in jobs:
         job.start()

@@ -54,6 +54,7 @@ from server.attendance import Calendar, Directory, apply_gate_events, place_gate
 from server.core.config import ServerSettings
 from server.db import create_db_engine, in_chunks, insert_or_ignore, session_scope
 from server.models import Device, EventOutcome, RawEvent, School, Site, utc_now
+from server.notify import outbox
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,13 @@ def _store_events(
             (placements[index], event)
             for index, event, _, _ in events
             if event.event_id in new and placements[index].outcome is EventOutcome.COUNTED
+        ),
+    )
+    # A card whose face check failed changes no attendance, but its owner's guardians hear of it.
+    outbox.enqueue_for_changes(
+        db,
+        outbox.card_mismatches(
+            (placements[index], event) for index, event, _, _ in events if event.event_id in new
         ),
     )
     for index, event, _, _ in events:

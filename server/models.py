@@ -24,7 +24,7 @@ from sqlalchemy import JSON, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from broker.topics import ID_PATTERN
-from server.core.config import DEFAULT_TIMEZONE
+from server.core.zones import DEFAULT_TIMEZONE
 from server.sqltypes import UtcDateTime, enum_type
 
 NAMING = {

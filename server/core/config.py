@@ -18,8 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.mosquitto_config import SERVER_USERNAME
 from broker.topics import check_id
-
-DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+from server.core.zones import DEFAULT_TIMEZONE
+from server.notify.settings import NotifySection
 
 
 def default_data_dir() -> Path:
@@ -115,6 +115,7 @@ class ServerSettings(BaseSettings):
     ingest: IngestSection = IngestSection()
     attendance: AttendanceSection = AttendanceSection()
     http: HttpSection = HttpSection()
+    notify: NotifySection = NotifySection()
 
     @field_validator("timezone")
     @classmethod

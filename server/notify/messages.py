@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from server.core.config import DEFAULT_TIMEZONE
+from server.core.zones import DEFAULT_TIMEZONE
 from server.notify.sms_text import to_gsm7
 from server.notify.templates import PHRASES, TEMPLATES, Locale, MessageKind, Phrases
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from server.core.config import DEFAULT_TIMEZONE
+from server.core.zones import DEFAULT_TIMEZONE
 from server.notify.messages import zone_info
 from server.notify.templates import MessageKind
 
