@@ -9,7 +9,9 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlmodel import Session, select
 
+from broker.codec import decode, encode
 from broker.payloads import Event
+from broker.topics import device_topic
 from server.attendance import (
     Calendar,
     Directory,
@@ -18,6 +20,7 @@ from server.attendance import (
     run_absent_job,
     set_status_manually,
 )
+from server.ingest import store_batch
 from server.models import (
     Attendance,
     AttendanceStatus,
@@ -30,7 +33,6 @@ from server.models import (
 from server.notify.models import Notification, NotificationPolicy, NotificationStatus
 from server.notify.outbox import (
     AttendanceChange,
-    card_mismatches,
     enqueue_for_change,
     enqueue_for_changes,
 )
@@ -188,10 +190,15 @@ def test_a_card_used_without_its_owners_face_tells_the_owners_guardians(
     )
     placement = place_gate_event(Calendar(db), Directory(db, [tap]), tap, today.school)
     assert placement.outcome is EventOutcome.FACE_MISMATCH
-    enqueue_for_changes(db, card_mismatches([(placement, tap)]))
+
+    # Through ingest, as the gate's message arrives: stored, no attendance, one message.
+    decoded = decode(device_topic("events", "school-a", "gate-1"), encode(tap))
+    store_batch(db, [(decoded, utc_now())])
     db.commit()
+
     [row] = outbox(db)
     assert row.kind == "card_without_face" and "không nhận ra khuôn mặt" in row.text
+    assert not list(fresh(db).exec(select(Attendance)))
 
 
 def test_quiet_hours_hold_the_message_until_they_end(db: Session, world: World) -> None:
