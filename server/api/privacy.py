@@ -2,7 +2,8 @@
 
 Erasure removes what identifies the student or was kept only because of them: face templates
 and consents, cards, guardian links (and guardians left with no other child), leave requests
-(reasons can be medical), the student and card ids inside stored gate events, arrival and
+(reasons can be medical), the messages sent to parents about them (they name the child), the
+student and card ids inside stored gate events, arrival and
 departure times, and the before/after values in audit entries. What stays: the student row as
 an anonymous placeholder (so the class's and school's attendance counts do not change), the
 attendance statuses per date and session, and the audit log's who-did-what-when, plus a new
@@ -43,6 +44,7 @@ from server.models import (
     StudentStatus,
     utc_now,
 )
+from server.notify.models import Notification
 
 ERASED_NAME = "(đã xoá)"
 
@@ -119,6 +121,7 @@ _REMOVED = {
     "cards": Card,
     "guardian_links": StudentGuardian,
     "leave_requests": LeaveRequest,
+    "notifications": Notification,  # their texts name the child
 }
 
 

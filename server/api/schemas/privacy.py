@@ -17,6 +17,7 @@ class ErasureSummary(BaseModel):
     guardian_links: int
     guardians: int
     leave_requests: int
+    notifications: int
     gate_events_scrubbed: int
     attendance_kept: int
     audit_entries_scrubbed: int

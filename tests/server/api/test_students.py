@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time
 
 from sqlmodel import Session, select
 
@@ -21,6 +21,7 @@ from server.models import (
     StudentGuardian,
     utc_now,
 )
+from server.notify.models import Notification
 from tests.server.api.conftest import Clients, Publishes, Seed
 from tests.server.api.gates import MONDAY, pass_gate
 from tests.server.conftest import fresh
@@ -165,6 +166,25 @@ def test_erasure_removes_personal_data_and_keeps_anonymous_counts(
     _biometrics(db, seed, child)
     pass_gate(db, child, MONDAY, time(7, 5))
     clients.admin.patch(f"/api/v1/students/{child.id}", json={"full_name": "Tên Cũ"})
+    arrived = datetime.combine(MONDAY, time(0, 5), UTC)
+    db.add(  # the message parents got about the arrival: it names the child
+        Notification(
+            idempotency_key=f"st{child.id}:arrived",
+            school_id=seed.world.school.id,
+            student_id=child.id,
+            guardian_id=guardian_id,
+            channel="sms",
+            kind="arrived",
+            day=MONDAY,
+            event_at=arrived,
+            subject="Tên Cũ đã đến trường",
+            text="Tên Cũ đã đến trường lúc 07:05",
+            short_text="Ten Cu da den truong luc 07:05",
+            status="accepted",
+            next_attempt_at=arrived,
+        )
+    )
+    db.commit()
 
     erased = clients.admin.post(f"/api/v1/students/{child.id}/erase")
     assert erased.status_code == 200, erased.text
@@ -177,6 +197,7 @@ def test_erasure_removes_personal_data_and_keeps_anonymous_counts(
         "guardian_links": 1,
         "guardians": 1,  # the guardian had no other child
         "leave_requests": 1,
+        "notifications": 1,
         "gate_events_scrubbed": 1,
         "attendance_kept": 1,
         "audit_entries_scrubbed": 1,  # the update's before/after names
@@ -190,7 +211,14 @@ def test_erasure_removes_personal_data_and_keeps_anonymous_counts(
         "(đã xoá)",
         "transferred",
     )
-    for model in (FaceEnrollment, BiometricConsent, Card, StudentGuardian, LeaveRequest):
+    for model in (
+        FaceEnrollment,
+        BiometricConsent,
+        Card,
+        StudentGuardian,
+        LeaveRequest,
+        Notification,
+    ):
         assert db.exec(select(model).where(model.student_id == child.id)).all() == []
     assert db.get(Guardian, guardian_id) is None
     (event,) = db.exec(select(RawEvent)).all()
