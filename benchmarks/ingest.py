@@ -264,14 +264,14 @@ def run(
     database on the PostgreSQL server ``db_url`` names) and return the figures; with
     ``notify``, also parent notifications by Web Push (:mod:`benchmarks.notify`)."""
     with tempfile.TemporaryDirectory(prefix="cg-bench-ingest-") as tmp:
-        url, cleanup = _fresh_database(db_url, Path(tmp))
+        url, cleanup = fresh_database(db_url, Path(tmp))
         try:
             return _run(Path(tmp), url, gates, events, workers, repeat_share, progress, notify)
         finally:
             cleanup()
 
 
-def _fresh_database(db_url: str | None, tmp: Path) -> tuple[str, Callable[[], None]]:
+def fresh_database(db_url: str | None, tmp: Path) -> tuple[str, Callable[[], None]]:
     if db_url is None:
         return f"sqlite:///{tmp / 'campusgate.db'}", lambda: None
     parsed = database_url(db_url)

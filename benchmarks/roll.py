@@ -47,7 +47,7 @@ import httpx
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from benchmarks.ingest import _fresh_database
+from benchmarks.ingest import fresh_database
 from benchmarks.stats import percentiles_ms
 from broker.codec import decode, encode
 from broker.payloads import Event
@@ -314,7 +314,7 @@ def run(
     """Run the benchmark on a fresh database and return the figures (see the module's text)."""
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a log line per request
     with tempfile.TemporaryDirectory(prefix="cg-bench-roll-") as tmp:
-        url, cleanup = _fresh_database(db_url, Path(tmp))
+        url, cleanup = fresh_database(db_url, Path(tmp))
         try:
             engine = create_db_engine(url)
             upgrade(engine)
