@@ -63,6 +63,7 @@ from server.models import (
 SITE = "bench"
 STUDENTS = 2_000
 DRAIN_TIMEOUT_S = 60.0
+POLL_S = 0.05
 
 
 def _card_uid(n: int) -> str:
@@ -154,10 +155,19 @@ class _Gate:
 
     WINDOW = 20
 
-    def __init__(self, broker: MosquittoInstance, device: str, numbers: range, repeat_every: int):
+    def __init__(
+        self,
+        broker: MosquittoInstance,
+        device: str,
+        numbers: range,
+        repeat_every: int,
+        due: Callable[[int], float] | None = None,
+    ):
         self.device = device
         self.topic = device_topic(Channel.EVENTS, SITE, device)
         self.todo = iter(numbers)
+        self.next_n: int | None = next(self.todo, None)
+        self.due = due
         self.repeat_every = repeat_every
         self.unacked: dict[int, bool] = {}  # mid -> is a repeat
         self.sent = 0
@@ -169,13 +179,17 @@ class _Gate:
         self.client.on_connect = lambda *_: setattr(self, "connected", True)
         self.client.connect("127.0.0.1", broker.port(tls=True), keepalive=60)
 
-    def fill(self) -> None:
-        """Hand events over until the window is full or nothing is left."""
+    def fill(self, now: float) -> None:
+        """Hand events over until the window is full, nothing is left, or (paced) the next
+        event is not due yet at ``now`` (``time.monotonic()``)."""
         while not self.finished and len(self.unacked) < self.WINDOW:
-            n = next(self.todo, None)
+            n = self.next_n
             if n is None:
                 self.finished = True
                 return
+            if self.due is not None and self.due(n) > now:
+                return
+            self.next_n = next(self.todo, None)
             payload = encode(_event(n, self.device))
             self.unacked[self.client.publish(self.topic, payload, qos=1).mid] = False
             if self.repeat_every and n % self.repeat_every == 0:
@@ -192,6 +206,13 @@ class _Gate:
             self.sent += not repeat
 
 
+def _until_due(gate: _Gate, now: float) -> float:
+    """Seconds until ``gate`` has an event to hand over (at most :data:`POLL_S`)."""
+    if gate.due is None or gate.next_n is None:
+        return POLL_S
+    return min(POLL_S, max(0.0, gate.due(gate.next_n) - now))
+
+
 def _drive(gates: list[_Gate], until: Callable[[], bool], timeout: float = 120.0) -> None:
     """Run every gate's network I/O from this one thread (a thread per gate would spend the
     benchmark's CPU fighting over the GIL) until ``until()`` holds."""
@@ -199,15 +220,18 @@ def _drive(gates: list[_Gate], until: Callable[[], bool], timeout: float = 120.0
     deadline = time.monotonic() + timeout
     next_misc = 0.0
     while not until():
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise TimeoutError("the simulated gates stalled")
         for gate in gates:
             if gate.connected:
-                gate.fill()
+                gate.fill(now)
         buffered = [sock for sock in sockets if sock.pending()]
         writers = [sock for sock, gate in sockets.items() if gate.client.want_write()]
+        # Paced gates wake for their next due event; otherwise only the sockets matter.
+        wait = min((_until_due(gate, now) for gate in gates), default=POLL_S)
         readable, writable, _ = io_select.select(
-            list(sockets), writers, [], 0 if buffered else 0.05
+            list(sockets), writers, [], 0 if buffered else wait
         )
         for sock in set(readable) | set(buffered):
             sockets[sock].client.loop_read(100)
@@ -259,14 +283,28 @@ def run(
     repeat_share: float = 0.01,
     progress: Callable[[str], None] = lambda _: None,
     notify: bool = False,
+    rate: float | None = None,
+    dispatchers: int = 1,
 ) -> dict[str, Any]:
     """Run the benchmark on a fresh database (SQLite in a temporary directory, or a new
     database on the PostgreSQL server ``db_url`` names) and return the figures; with
-    ``notify``, also parent notifications by Web Push (:mod:`benchmarks.notify`)."""
+    ``notify``, also parent notifications by Web Push (:mod:`benchmarks.notify`) sent by
+    ``dispatchers`` dispatcher processes. ``rate`` paces the gates to that many events per
+    second in all (a morning rush has a rate; the default, None, is as fast as they can)."""
     with tempfile.TemporaryDirectory(prefix="cg-bench-ingest-") as tmp:
         url, cleanup = fresh_database(db_url, Path(tmp))
         try:
-            return _run(Path(tmp), url, gates, events, workers, repeat_share, progress, notify)
+            return _run(
+                Path(tmp),
+                url,
+                gates,
+                events,
+                workers,
+                repeat_share,
+                progress,
+                NotifyProbe(url, dispatchers) if notify else None,
+                rate,
+            )
         finally:
             cleanup()
 
@@ -291,12 +329,12 @@ def _run(
     workers: int,
     repeat_share: float,
     progress: Callable[[str], None],
-    notify: bool,
+    probe: NotifyProbe | None,
+    rate: float | None,
 ) -> dict[str, Any]:
     engine = create_db_engine(url)
     upgrade(engine)
     seed(engine, gates)
-    probe = NotifyProbe(url) if notify else None
     if probe is not None:
         probe.start(engine)
     broker = start_mosquitto(
@@ -318,7 +356,8 @@ def _run(
             process.start()
         if not all(ready.get(timeout=60) for _ in processes):
             raise RuntimeError("an ingest worker was not subscribed")
-        progress(f"{workers} ingest workers up; {gates} gates publishing {events} events")
+        pace = f" at {rate:g}/s" if rate else ""
+        progress(f"{workers} ingest workers up; {gates} gates publishing {events} events{pace}")
         repeat_every = round(1 / repeat_share) if repeat_share > 0 else 0
         senders = [
             _Gate(broker, _gate(g), range(g, events, gates), repeat_every) for g in range(gates)
@@ -326,7 +365,12 @@ def _run(
         _drive(senders, lambda: all(s.connected for s in senders))
         started, broker_cpu = time.time(), _cpu_seconds(broker.process)
         gates_cpu = time.process_time()
-        _drive(senders, lambda: all(s.done for s in senders))
+        if rate:
+            first = time.monotonic()
+            for sender in senders:
+                sender.due = lambda n: first + n / rate
+        timeout = 120.0 + (events / rate if rate else 0.0)
+        _drive(senders, lambda: all(s.done for s in senders), timeout)
         published, gates_cpu = time.time(), time.process_time() - gates_cpu
         sent = sum(s.sent for s in senders)
         stored = _drain(engine, sent, progress)
@@ -345,7 +389,9 @@ def _run(
         broker.stop()
     figures = _figures(engine, url, gates, events, workers, sent, stored, senders, reports)
     figures |= notified
+    figures["rate_requested"] = rate
     figures["publish_s"] = round(published - started, 3)
+    figures["publish_rate"] = round(sent / max(published - started, 1e-9), 1)
     last_commit = max(r["last_commit"] for r in reports)
     figures["events_per_s"] = round(stored / max(last_commit - started, 1e-9), 1)
     # Where the machine's CPU went: per event, in microseconds.

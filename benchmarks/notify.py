@@ -139,7 +139,7 @@ class NotifyProbe:
     push service and a dispatcher, each in a process of its own (a real push service is
     elsewhere, and must not compete with the dispatcher for its interpreter)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, dispatchers: int = 1) -> None:
         context = multiprocessing.get_context("spawn")
         self._ready, self._results, self._stop = context.Queue(), context.Queue(), context.Event()
         self._processes = [
@@ -148,16 +148,23 @@ class NotifyProbe:
                 args=(self._ready, self._stop, self._results),
                 name="push-service",
             ),
-            context.Process(target=_dispatcher_main, args=(url, self._stop), name="dispatcher"),
+            *(
+                context.Process(
+                    target=_dispatcher_main, args=(url, self._stop), name=f"dispatcher-{n}"
+                )
+                for n in range(dispatchers)
+            ),
         ]
+        self.dispatchers = dispatchers
 
     def start(self, engine: Engine) -> None:
         """Start the push service, subscribe a guardian of every student, start the
-        dispatcher."""
-        service, dispatcher = self._processes
+        dispatchers."""
+        service, *dispatchers = self._processes
         service.start()
         subscribe_every_student(engine, self._ready.get(timeout=60))
-        dispatcher.start()
+        for dispatcher in dispatchers:
+            dispatcher.start()
 
     def finish(self, engine: Engine) -> dict[str, Any]:
         """Wait until the outbox has nothing left to send (or stalls), stop, and return the
@@ -170,7 +177,7 @@ class NotifyProbe:
             report = self._results.get(timeout=10)
         except queue.Empty:  # the push service was killed: no count of its requests
             report = {}
-        return _figures(engine) | report
+        return _figures(engine) | report | {"dispatchers": self.dispatchers}
 
     def stop(self) -> None:
         """Stop both processes (killing one that does not stop within a minute)."""

@@ -158,6 +158,17 @@ def ingest(
             "service) and report notify_latency_ms_p50/p95.",
         ),
     ] = False,
+    dispatchers: Annotated[
+        int, typer.Option(min=1, max=16, help="Dispatcher processes (with --notify).")
+    ] = 1,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            metavar="EVENTS_PER_S",
+            help="Pace the gates to this many events per second in all (default: full speed).",
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Gates → Mosquitto (project config, TLS) → ingest workers → database: rate, loss, latency."""
@@ -173,6 +184,8 @@ def ingest(
             repeat_share=repeats,
             progress=lambda m: None if as_json else console.print(m),
             notify=notify,
+            rate=rate,
+            dispatchers=dispatchers,
         )
     except ValueError as exc:  # an unusable --db (not PostgreSQL or SQLite, or not fresh)
         console.print(f"[red]error:[/red] {exc}")

@@ -47,6 +47,12 @@ class WebPushConfig(ChannelConfig):
         default=frozenset({"absent", "card_without_face"}),
         description="Kinds sent with Urgency: high, which wakes a sleeping phone.",
     )
+    proxy_url: str | None = Field(
+        default=None,
+        pattern=r"^(https?|socks5h?)://\S+$",
+        description="Proxy to reach push services through (http://host:port). The environment's "
+        "HTTP(S)_PROXY is not read: see WebPushChannel.",
+    )
 
     @field_validator("vapid_subject")
     @classmethod
@@ -80,6 +86,12 @@ class WebPushChannel(Channel):
         self.config = config
         self._vapid = Vapid.from_string(config.vapid_private_key.get_secret_value())
         self._session = requests.Session()
+        # requests reads the proxy variables afresh on every request by walking all of
+        # os.environ (twice); at a morning rush that was a third of the dispatcher's CPU. So
+        # the proxy, if any, is configured once, explicitly.
+        self._session.trust_env = False
+        if config.proxy_url:
+            self._session.proxies = {"http": config.proxy_url, "https": config.proxy_url}
 
     def send(self, message: Outgoing) -> Delivery:
         subscription = message.push

@@ -249,3 +249,44 @@ def test_bad_vapid_settings_are_refused(vapid: tuple[str, str], field: str, valu
     settings = {"vapid_private_key": vapid[0], "vapid_subject": "mailto:a@b.vn", field: value}
     with pytest.raises(ValidationError, match=field):
         WebPushConfig.model_validate(settings)
+
+
+def test_a_configured_proxy_carries_the_request(
+    http_server: Callable,
+    browser: Browser,
+    vapid: tuple[str, str],
+    outgoing: Callable[..., Outgoing],
+) -> None:
+    """The endpoint's host does not resolve: only the proxy can have delivered it."""
+    fake = FakePushService(browser, vapid[1])
+    fake.origin = "http://push.invalid"
+    proxy = http_server(fake)
+    message = outgoing(push=browser.subscription("http://push.invalid/push/abc"))
+    with channel(vapid, proxy_url=proxy.url) as push:
+        delivery = push.send(message)
+    assert delivery.outcome is Outcome.ACCEPTED
+    assert [request.path for request in proxy.requests] == ["/push/abc"]
+    assert fake.delivered[0][2]["tag"] == message.idempotency_key
+
+
+def test_the_environment_proxy_is_not_used(
+    push_service: tuple[FakePushService, HttpServer],
+    browser: Browser,
+    vapid: tuple[str, str],
+    outgoing: Callable[..., Outgoing],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing listens on port 9: had the variable been read, the send would fail."""
+    fake, server = push_service
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with channel(vapid) as push:
+        delivery = push.send(outgoing(push=browser.subscription(server.url + "/push/abc")))
+    assert delivery.outcome is Outcome.ACCEPTED and len(fake.delivered) == 1
+
+
+def test_a_proxy_url_must_be_a_url(vapid: tuple[str, str]) -> None:
+    with pytest.raises(ValidationError, match="proxy_url"):
+        channel(vapid, proxy_url="127.0.0.1:3128")
