@@ -221,10 +221,14 @@ def _figures(engine: Engine) -> dict[str, Any]:
         )
     latencies = [(sent - event).total_seconds() for event, sent in accepted if sent is not None]
     latency = percentiles_ms(latencies) if latencies else {"p50": None, "p95": None}
+    sent_at = [sent for _, sent in accepted if sent is not None]
+    # The dispatchers' pace while they had work: from the first acceptance to the last.
+    span = (max(sent_at) - min(sent_at)).total_seconds() if len(sent_at) > 1 else 0.0
     return {
         "notifications": sum(by_status.values()),
         "notifications_accepted": len(accepted),
         "notifications_not_accepted": sum(by_status.values()) - len(accepted),
         "notify_latency_ms_p50": latency["p50"],
         "notify_latency_ms_p95": latency["p95"],
+        "notifications_per_s": round(len(sent_at) / span, 1) if span else None,
     }
