@@ -35,6 +35,7 @@ models: install
 
 system-deps:
 	@scripts/ensure-apt mosquitto mosquitto
+	@scripts/ensure-apt chromium chromium
 
 lint: install
 	$(BIN)/ruff check .

@@ -34,6 +34,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 console = Console(stderr=True)
+SHUTDOWN_GRACE_S = 5
 log = logging.getLogger(__name__)
 
 
@@ -238,6 +239,9 @@ def run(
             host=host or settings.http.host,
             port=port or settings.http.port,
             log_config=None,  # keep campusgate's log format
+            # Open live-roll streams (SSE) never end by themselves: without a limit, stopping
+            # the server would wait for every teacher to close the page.
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         )
     finally:
         stop.set()

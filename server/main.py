@@ -10,12 +10,16 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
+from server import web
 from server.api import errors
 from server.api.router import API_PREFIX, api_router
+from server.notify import opt_out_routes
 
 app = FastAPI(title="campusgate server", version=version("campusgate"))
 errors.install(app)
 app.include_router(api_router, prefix=API_PREFIX)
+app.include_router(opt_out_routes.router)
+web.install(app)
 
 
 @app.get("/healthz", tags=["health"])
