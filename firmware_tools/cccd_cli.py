@@ -17,6 +17,7 @@ from typing import Annotated
 
 import cv2
 import typer
+from cryptography import x509
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
@@ -96,6 +97,29 @@ def _verdict_line(verdict: PassiveAuthResult) -> str:
     return "passive authentication: NOT PASSED (" + "; ".join(problems) + ")"
 
 
+def read_card(
+    port: str, key: MrzKey, trusted: list[x509.Certificate], *, baud: int, wait: float
+) -> CccdReadResult:
+    """Wait up to ``wait`` seconds for a chip on the PN532 at ``port`` and read it with BAC,
+    showing each file's progress on stderr. Raises what :meth:`CccdReader.read` raises,
+    :class:`CardError` / :class:`ReaderError` for reader trouble, and ``typer.Exit(1)`` when
+    no chip card came."""
+    columns = (TextColumn("{task.description:<13}"), BarColumn(), DownloadColumn())
+    with PN532(port, baudrate=baud) as pn532, Progress(*columns, console=console) as bar:
+        target = _wait_for_chip(pn532, wait)
+        tasks: dict[str, TaskID] = {}
+
+        def show(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done, total=total)
+
+        reader = CccdReader(
+            lambda apdu: pn532.in_data_exchange(apdu, target.tg), csca=trusted, progress=show
+        )
+        return reader.read(key)
+
+
 @app.command("read")
 def read(
     port: Annotated[str, typer.Option(metavar="PORT", help="Serial port of the PN532 (HSU).")],
@@ -135,20 +159,7 @@ def read(
     if photo is not None:
         _check_photo_path(photo)
     try:
-        columns = (TextColumn("{task.description:<13}"), BarColumn(), DownloadColumn())
-        with PN532(port, baudrate=baud) as pn532, Progress(*columns, console=console) as bar:
-            target = _wait_for_chip(pn532, wait)
-            tasks: dict[str, TaskID] = {}
-
-            def show(name: str, done: int, total: int) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(name, total=total)
-                bar.update(tasks[name], completed=done, total=total)
-
-            reader = CccdReader(
-                lambda apdu: pn532.in_data_exchange(apdu, target.tg), csca=trusted, progress=show
-            )
-            result = reader.read(key)
+        result = read_card(port, key, trusted, baud=baud, wait=wait)
     except AccessDenied as exc:
         raise _fail(str(exc), EXIT_DENIED) from None
     except (CccdError, CardError, ReaderError) as exc:

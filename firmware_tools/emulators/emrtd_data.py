@@ -437,16 +437,18 @@ def build_document(
     portrait_size: tuple[int, int] = (240, 320),
     forged: int | None = None,
     with_card_access: bool = True,
+    face: np.ndarray | None = None,
 ) -> EmrtdDocument:
     """Build a signed test document.
 
     ``forged``: number of a data group (1, 2 or 13) replaced after signing — a different name
     and address, or a mirrored portrait — so its hash no longer matches the SOD, as if a forger
-    had rewritten the chip. ``pki`` defaults to a fresh test CSCA + DS.
+    had rewritten the chip. ``pki`` defaults to a fresh test CSCA + DS. ``face``: the portrait
+    DG2 holds (RGB), for tests that need a real face; default a drawn one of ``portrait_size``.
     """
     person = person or Citizen()
     pki = pki or make_pki(key="ec" if scheme == "ecdsa" else "rsa")
-    face = portrait(*portrait_size)
+    face = portrait(*portrait_size) if face is None else face
     signed_groups = {
         1: dg1(person),
         2: dg2(face, image_format, person.sex),
