@@ -8,6 +8,7 @@ renders it from the device registry; tests render it into a temporary directory.
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -15,7 +16,7 @@ from pathlib import Path
 from string import Template
 
 from broker.codec import MAX_PAYLOAD_BYTES
-from broker.passwords import write_password_file
+from broker.passwords import read_password_file, write_password_file
 from broker.topics import check_id
 
 SERVER_USERNAME = "campusgate-server"
@@ -92,6 +93,10 @@ class MosquittoLayout:
     def log_file(self) -> Path:
         return self.data_dir / "mosquitto.log"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "mosquitto.pid"
+
 
 def _template(name: str) -> Template:
     return Template(resources.files("broker").joinpath("mosquitto", name).read_text())
@@ -121,6 +126,7 @@ def render_conf(layout: MosquittoLayout) -> str:
         max_packet_size=MAX_PACKET_BYTES,
         max_queued_messages=layout.max_queued_messages,
         log_file=layout.log_file,
+        pid_file=layout.pid_file,
         plain_port=layout.plain_port,
         tls_port=layout.tls_port,
         tls_bind=layout.tls_bind,
@@ -149,7 +155,40 @@ def render_mosquitto(
     layout.data_dir.mkdir(parents=True, exist_ok=True)
     layout.certs_dir.mkdir(exist_ok=True)
     layout.persistence_dir.mkdir(exist_ok=True)
-    layout.acl_file.write_text(render_acl(devices, services))
+    _write_atomically(layout.acl_file, render_acl(devices, services))
     write_password_file(layout.password_file, password_hashes)
     layout.conf_file.write_text(render_conf(layout))
     return layout.conf_file
+
+
+def update_credentials(
+    layout: MosquittoLayout,
+    devices: Iterable[DeviceAccount],
+    device_hashes: Mapping[str, str],
+    services: Iterable[str] = (SERVER_USERNAME,),
+) -> None:
+    """Rewrite only the ACL and the password file of a rendered instance, for a reload.
+
+    The service accounts' entries are kept from the current password file (the device registry
+    does not hold them), the files keep their owner, and ``mosquitto.conf`` is left as
+    rendered, ports and all. Raises :class:`FileNotFoundError` when ``layout`` was never
+    rendered (no ACL or password file yet).
+    """
+    services = list(services)
+    current = read_password_file(layout.password_file)
+    kept = {name: current[name] for name in services if name in current}
+    owners = {path: path.stat() for path in (layout.acl_file, layout.password_file)}
+    _write_atomically(layout.acl_file, render_acl(devices, services))
+    write_password_file(layout.password_file, {**device_hashes, **kept})
+    if os.geteuid() == 0:
+        # Mosquitto re-reads both files after dropping to its own user: run as root, hand the
+        # new files to whoever owned the old ones, or the reload could not read them.
+        for path, was in owners.items():
+            os.chown(path, was.st_uid, was.st_gid)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` in one step, so a broker reloading meanwhile reads the old or the new."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

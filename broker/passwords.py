@@ -46,6 +46,16 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(expected, actual)
 
 
+def read_password_file(path: Path) -> dict[str, str]:
+    """The ``username -> hash`` entries of a password file; FileNotFoundError if it is absent."""
+    entries: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        username, sep, hashed = line.partition(":")
+        if sep and username:
+            entries[username] = hashed
+    return entries
+
+
 def write_password_file(path: Path, hashed: Mapping[str, str]) -> None:
     """Write ``username:hash`` lines (owner-only permissions), replacing the file atomically."""
     for username in hashed:

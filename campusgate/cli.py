@@ -54,13 +54,18 @@ def edge(
         Path, typer.Option(exists=True, dir_okay=False, metavar="FILE", help="The gate's TOML.")
     ],
 ) -> None:
-    """Run a gate: camera, recognition, outbox and MQTT link, until Ctrl-C."""
+    """Run a gate: camera, recognition, outbox and MQTT link, until Ctrl-C. A gate provisioned
+    by claim first exchanges its one-time token for its credential (written into FILE)."""
     from edge.agent import Gate
+    from edge.claim import ClaimError, claim_credential, needs_claim
     from edge.config import ConfigError, load_config
 
     try:
-        gate = Gate(load_config(config))
-    except (ConfigError, OSError, ValueError) as exc:
+        loaded = load_config(config)
+        if needs_claim(loaded):
+            loaded = claim_credential(loaded, config)
+        gate = Gate(loaded)
+    except (ConfigError, ClaimError, OSError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     stop = threading.Event()

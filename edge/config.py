@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -113,6 +113,16 @@ class TelemetrySection(_Section):
     interval_s: float = Field(default=30.0, ge=1.0, le=3600.0)
 
 
+class ClaimSection(_Section):
+    """A one-time claim token, exchanged at start-up for the gate's credential (edge.claim)."""
+
+    server_url: str = Field(
+        pattern=r"^https?://[^\s/]+",
+        description="The school server's API base, e.g. https://school.example/api/v1.",
+    )
+    token: SecretStr
+
+
 class EdgeConfig(BaseSettings):
     """The whole gate configuration."""
 
@@ -129,6 +139,7 @@ class EdgeConfig(BaseSettings):
     storage: StorageSection = StorageSection()
     gallery: GallerySection = GallerySection()
     telemetry: TelemetrySection = TelemetrySection()
+    claim: ClaimSection | None = None
 
     @model_validator(mode="after")
     def _card_direction_known(self) -> EdgeConfig:

@@ -70,3 +70,28 @@ class DeviceSecret(SQLModel, table=True):
     device_id: int = Field(foreign_key="device.id", ondelete="CASCADE", primary_key=True)
     secret_hash: str = Field(max_length=255)
     rotated_at: datetime = Field(sa_type=UtcDateTime, default_factory=utc_now)
+
+
+class DeviceClaimToken(SQLModel, table=True):
+    """A one-time, expiring token a new gate exchanges for its own credential (fleet
+    provisioning by claim).
+
+    Issuing one sets the gate's new secret at once, so the broker's password file can be
+    rendered before the gate ever boots; the secret itself is kept only sealed under the token
+    (AES-GCM, key derived from the token), which the table does not hold: ``token_hash`` is its
+    SHA-256, like :class:`ApiToken`. The exchange marks the row used and wipes the sealed secret,
+    so a used token opens nothing even with the database in hand.
+    """
+
+    __tablename__ = "device_claim_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: int = Field(foreign_key="device.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    sealed_secret: str | None = Field(default=None, max_length=255)
+    created_by: int | None = Field(
+        default=None, foreign_key="user_account.id", ondelete="SET NULL", index=True
+    )
+    created_at: datetime = Field(sa_type=UtcDateTime, default_factory=utc_now)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    used_at: datetime | None = Field(sa_type=UtcDateTime, default=None)

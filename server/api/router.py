@@ -4,13 +4,17 @@ from fastapi import APIRouter
 
 from server.api.routes import (
     attendance,
+    audit,
     auth,
+    backup,
     cards,
+    claims,
     classes,
     devices,
     enrollment,
     gallery,
     guardians,
+    notifications,
     reports,
     schools,
     students,
@@ -28,9 +32,13 @@ for module in (
     guardians,
     cards,
     devices,
+    claims,
     attendance,
     reports,
     enrollment,
     gallery,
+    notifications,
+    audit,
+    backup,
 ):
     api_router.include_router(module.router)

@@ -20,8 +20,10 @@ from sqlmodel import Session
 from server import main
 from server.api import security
 from server.api.deps import get_engine
+from server.api.routes.devices import gallery_key
 from server.api.security import new_api_token, token_hash
 from server.auth_models import ApiToken
+from server.gallery_key import GalleryKey, load_or_create_key
 from server.gallery_publish import shared_publisher
 from server.models import (
     Guardian,
@@ -150,12 +152,19 @@ def publishes() -> Publishes:
     return Publishes()
 
 
+@pytest.fixture(scope="session")
+def gallery_signing_key(tmp_path_factory: pytest.TempPathFactory) -> GalleryKey:
+    """A gallery key of the tests' own, so no test writes one into the server's data folder."""
+    return load_or_create_key(tmp_path_factory.mktemp("gallery-key"))
+
+
 @pytest.fixture
-def app(engine: Engine, publishes: Publishes) -> Iterator[FastAPI]:
+def app(engine: Engine, publishes: Publishes, gallery_signing_key: GalleryKey) -> Iterator[FastAPI]:
     """The server's application, on the test's database, with :class:`Publishes` for the
     gallery publisher."""
     main.app.dependency_overrides[get_engine] = lambda: engine
     main.app.dependency_overrides[shared_publisher] = lambda: publishes
+    main.app.dependency_overrides[gallery_key] = lambda: gallery_signing_key
     yield main.app
     main.app.dependency_overrides.clear()
 
