@@ -16,10 +16,10 @@ import datetime as dt
 import uuid
 from datetime import UTC, datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator, model_validator
+from pydantic import AfterValidator, field_validator, model_validator
 from sqlalchemy import JSON, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -290,16 +290,27 @@ class CalendarDay(CalendarDayBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
 
 
+def _local_time(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a session time is on the school's clock: give it without a time zone")
+    return value
+
+
+LocalTime = Annotated[time, AfterValidator(_local_time)]
+"""A wall-clock time in the school's zone. One with an offset is refused: it would mean another
+clock, and Python cannot even order it against the session's other times."""
+
+
 class SchoolSessionBase(SQLModel):
     school_id: int = Field(foreign_key="school.id", ondelete="CASCADE", index=True)
     code: str = Field(
         max_length=32, schema_extra={"pattern": r"^[a-z][a-z0-9_]{0,31}$"}, description="'morning'."
     )
     name: str = Field(max_length=64, min_length=1, description="e.g. 'Buổi sáng'.")
-    start: time
-    late_after: time = Field(description="An arrival after this (local) time is late.")
-    absent_after: time = Field(description="Not seen by this time: absent, unless excused.")
-    end: time
+    start: LocalTime
+    late_after: LocalTime = Field(description="An arrival after this (local) time is late.")
+    absent_after: LocalTime = Field(description="Not seen by this time: absent, unless excused.")
+    end: LocalTime
 
     @model_validator(mode="after")
     def _ordered(self) -> "SchoolSessionBase":

@@ -51,9 +51,17 @@ def test_reference_data_round_trip_and_errors(clients: Clients, seed: Seed) -> N
         "absent_after": "07:30",
         "end": "11:30",
     }
-    assert api.post("/api/v1/sessions", json=session).status_code == 201
+    created = api.post("/api/v1/sessions", json=session)
+    assert created.status_code == 201
     unordered = api.post("/api/v1/sessions", json=session | {"code": "x", "late_after": "06:00"})
     assert unordered.status_code == 422
+    # A time with an offset names another clock (and cannot be ordered against naive ones).
+    offset = api.post("/api/v1/sessions", json=session | {"code": "y", "late_after": "07:15+01:00"})
+    assert offset.status_code == 422
+    assert offset.json()["detail"][0]["loc"] == ["body", "late_after"]
+    session_url = f"/api/v1/sessions/{created.json()['id']}"
+    assert api.patch(session_url, json={"absent_after": "07:30Z"}).status_code == 422
+    assert api.get(session_url).json()["absent_after"] == "07:30:00"
 
     assert api.get("/api/v1/schools/999999").status_code == 404
     assert api.delete(f"/api/v1/schools/{school_id}").status_code == 204
