@@ -17,7 +17,6 @@ import resource
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -35,6 +34,7 @@ from broker.payloads import (
 from edge.camera import Camera
 from edge.cards.fusion import CardFaceFusion, Outcome
 from edge.cards.reader import CardReader, ReaderError, Tap, make_reader
+from edge.clock import SYSTEM_CLOCK, GateClock
 from edge.config import EdgeConfig
 from edge.feedback import feedback_for
 from edge.fetch import https_fetcher
@@ -317,12 +317,14 @@ def outcome_event(
     gallery_version: int | None,
     card_direction: str,
     now: float,
+    clock: GateClock = SYSTEM_CLOCK,
 ) -> Event:
     """The contract event for a fusion decision: face fields from the pass, card ones from the tap.
 
     ``now`` is ``time.monotonic()``. A card event is stamped with the time of its tap even when
     its verdict came at the end of the face window; latency counts from the last input the
-    decision waited for (the tap, or the face that matched it).
+    decision waited for (the tap, or the face that matched it). Stamps come from ``clock``, which
+    a hand-set step of the system clock does not bend (:mod:`edge.clock`).
     """
     face, tap = outcome.face, outcome.tap
     face_fields = (
@@ -339,7 +341,7 @@ def outcome_event(
     return Event(
         event_id=uuid.uuid4(),
         kind=outcome.kind,
-        ts=utc_now() if tap is None else _wall_time(tap.at, now),
+        ts=clock.at(now if tap is None else tap.at),
         site=site,
         device=device,
         direction=face.direction if face is not None else card_direction,
@@ -349,11 +351,6 @@ def outcome_event(
         **face_fields,
         **card_fields,
     )
-
-
-def _wall_time(monotonic_at: float, monotonic_now: float) -> datetime:
-    """The UTC time at which ``time.monotonic()`` read ``monotonic_at``."""
-    return utc_now() - timedelta(seconds=max(0.0, monotonic_now - monotonic_at))
 
 
 def _cpu_temperature() -> float | None:

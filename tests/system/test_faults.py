@@ -1,0 +1,175 @@
+"""Faults survived with nothing lost and nothing doubled, on the whole system (SQLite).
+
+One :class:`~tests.system.harness.System` serves the module: Mosquitto, two ingest worker
+processes, a dispatcher process, the local SMS gateway and push service. Each test enrolls its
+own students (one guardian each), walks them through one gate while it breaks one part, and
+counts: every pass the gate recorded is stored once, each student has one attendance row, each
+guardian got one message (at the provider, per idempotency key).
+
+The network cut lasts ``CAMPUSGATE_NETCUT_S`` seconds (default 3, so the suite stays short; the
+gate's outbox and link do not care whether it is 3 s or an hour — set it to 60 to watch a
+minute's cut).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, col, select
+
+from edge.clock import GateClock
+from server.models import Attendance, RawEvent
+from server.notify.models import Notification
+from tests.system.harness import PASSES, System, read_line, walk
+from tests.system.netcut import NetCut
+
+CUT_S = float(os.environ.get("CAMPUSGATE_NETCUT_S", "3"))
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    tmp = tmp_path_factory.mktemp("system")
+    running = System(tmp, f"sqlite:///{tmp / 'campusgate.db'}")
+    yield running
+    running.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Mosquitto (2.0.11 here) does not restore shared subscriptions ($share/...) from its "
+    "persistence file: events a gate publishes after the restart and before the ingest workers "
+    "subscribe again are acknowledged to the gate and dropped. See docs/reliability.md.",
+)
+def test_broker_restarted_during_a_burst(system: System) -> None:
+    batch = system.enroll("BR", PASSES)
+    third = PASSES // 3
+    with system.gate("gate-1") as gate:
+        sent = walk(gate, batch.codes[:third])
+        system.broker.stop()
+        # Down for about two seconds while students keep passing: the gate keeps them.
+        sent += walk(gate, batch.codes[third : 2 * third], interval_s=2.0 / third)
+        system.broker.start()
+        sent += walk(gate, batch.codes[2 * third :])
+        gate.wait_drained(60)
+        reconnects = gate.link.stats.reconnects
+    assert reconnects >= 1  # the restart really cut the gate off
+    system.settle("broker restarted", batch, sent).assert_nothing_lost_or_doubled()
+
+
+def test_ingest_worker_killed_mid_ingest_and_restarted(system: System) -> None:
+    batch = system.enroll("WK", PASSES)
+    with system.gate("gate-2") as gate:
+        sent = walk(gate, batch.codes, at={PASSES // 2: lambda: system.kill("ingest-0")})
+        system.start_worker(0)  # the same client id: its persistent session, with what it held
+        gate.wait_drained(60)
+    system.settle("ingest worker SIGKILL", batch, sent).assert_nothing_lost_or_doubled()
+
+
+def test_gate_killed_and_restarted_keeps_what_its_outbox_held(system: System) -> None:
+    batch = system.enroll("GK", PASSES)
+    outbox = system.tmp / "outbox-gate-3.db"
+    first = system.start(
+        "gate-3", "gate", "gate-3", str(outbox), ",".join(batch.codes), pass_interval_s=0.05
+    )
+    sent = [read_line(first, 30).removeprefix("put ") for _ in range(PASSES // 2)]
+    first.send_signal(signal.SIGSTOP)  # what it printed and what it stored hold still
+    sent += _printed(first) + _waiting(outbox)
+    system.kill("gate-3")
+    sent = list(dict.fromkeys(sent))
+    rest = batch.codes[len(sent) :]  # the students the dead gate never saw
+    second = system.start("gate-3", "gate", "gate-3", str(outbox), ",".join(rest))
+    sent += [read_line(second, 30).removeprefix("put ") for _ in rest]
+    assert read_line(second, 60) == "drained"
+    system.stop("gate-3")
+    system.settle("gate SIGKILL", batch, sent).assert_nothing_lost_or_doubled()
+
+
+def _printed(process) -> list[str]:
+    lines = []
+    while line := read_line(process, 0.5):
+        lines.append(line.removeprefix("put "))
+    return lines
+
+
+def _waiting(path: Path) -> list[str]:
+    """Event ids still in a (frozen) gate's outbox file, read without taking any lock."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return [event_id for (event_id,) in db.execute("SELECT event_id FROM outbox ORDER BY seq")]
+
+
+def test_gate_network_cut_while_students_pass(system: System) -> None:
+    batch = system.enroll("NC", PASSES)
+    third = PASSES // 3
+    cable = NetCut(system.config["gate_port"])
+    try:
+        with system.gate("gate-4", port=cable.port) as gate:
+            sent = walk(gate, batch.codes[:third])
+            cable.cut()
+            sent += walk(gate, batch.codes[third : 2 * third], interval_s=CUT_S / third)
+            held = gate.outbox.depth()
+            cable.restore()
+            sent += walk(gate, batch.codes[2 * third :])
+            gate.wait_drained(60)
+    finally:
+        cable.close()
+    assert held >= third  # nothing passed while the cable was out
+    system.settle(f"network cut {CUT_S:g} s", batch, sent).assert_nothing_lost_or_doubled()
+
+
+def test_sms_gateway_500s_then_recovers(system: System) -> None:
+    batch = system.enroll("SM", PASSES // 2, channels=("sms",))
+    system.gateway.failing, errors_before = True, system.gateway.errors
+    with system.gate("gate-5") as gate:
+        sent = walk(gate, batch.codes)
+        gate.wait_drained(60)
+    deadline = time.monotonic() + 60
+    while system.gateway.errors - errors_before < len(batch.codes):  # each tried, refused
+        assert time.monotonic() < deadline, "the dispatcher stopped trying the gateway"
+        time.sleep(0.1)
+    system.gateway.failing = False
+    tally = system.settle("SMS gateway 500s", batch, sent)
+    tally.assert_nothing_lost_or_doubled()
+    assert tally.detail["sms_requests"] > tally.notified  # the 500s were real attempts
+
+
+def test_gate_clock_jumps_back_and_forward_an_hour(system: System) -> None:
+    """A hand-set step (``date -s``; the kernel then says "unsynchronised") must not move the
+    stamps: the gate keeps the time it had (edge.clock), so each pass is stamped when it
+    happened and attendance and the parents' messages carry the real time."""
+    batch = system.enroll("CJ", PASSES)
+    jump = [0.0]
+    clock = GateClock(wall=lambda: time.time() + jump[0], synchronised=lambda: False)
+    third = PASSES // 3
+    back = lambda: jump.__setitem__(0, -3600.0)  # noqa: E731
+    forward = lambda: jump.__setitem__(0, 3600.0)  # noqa: E731
+    with system.gate("gate-6", clock=clock) as gate:
+        sent = walk(gate, batch.codes, at={third: back, 2 * third: forward})
+        gate.wait_drained(60)
+    tally = system.settle("gate clock ±1 h", batch, sent)
+    tally.assert_nothing_lost_or_doubled()
+
+    with Session(system.engine) as db:
+        received = _by_student(db, RawEvent.received_at, batch.ids)
+        first_in = _by_student(db, Attendance.first_in, batch.ids)
+        told = _by_student(db, Notification.event_at, batch.ids)
+    skew = {
+        student: max(abs(first_in[student] - at), abs(told[student] - at))
+        for student, at in received.items()
+    }
+    off = {student: s for student, s in skew.items() if s > timedelta(minutes=5)}
+    assert not off, f"stamped far from when they were received: {off}"
+
+
+def _by_student(db: Session, column, students: list[int]) -> dict[int, datetime]:
+    """``column`` of the rows of ``column``'s table about ``students``, by student id."""
+    table = column.class_
+    query = select(table.student_id, column).where(col(table.student_id).in_(students))
+    return dict(db.exec(query).all())
