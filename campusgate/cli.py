@@ -5,18 +5,22 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from broker.cli import app as broker_app
-from broker.embedded import EmbeddedBroker, EmbeddedBrokerError, port_is_free
+from broker.embedded import EmbeddedBrokerError, port_is_free
 from campusgate import __version__
 from campusgate.bench import app as bench_app
 from campusgate.logs import setup_logging
 from server.cli import app as server_app
+
+if TYPE_CHECKING:
+    from campusgate.up import RunningBroker
 
 app = typer.Typer(
     help="campusgate: face and chip-card attendance for schools (gates, broker, server).",
@@ -27,6 +31,11 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(bench_app, name="bench")
 app.add_typer(server_app, name="server")
 console = Console(stderr=True)
+
+
+class BrokerKind(StrEnum):
+    EMBEDDED = "embedded"
+    MOSQUITTO = "mosquitto"
 
 
 def _version(value: bool) -> None:
@@ -84,7 +93,9 @@ def up(
     mqtt_port: Annotated[
         int,
         typer.Option(
-            metavar="PORT", help="Embedded broker's port; 0 = 1883 if free, else any free port."
+            metavar="PORT",
+            help="The broker's port on loopback (with Mosquitto: the server's listener; gates "
+            "use TLS on another); 0 = 1883 if free, else any free port.",
         ),
     ] = 0,
     http_port: Annotated[
@@ -104,9 +115,18 @@ def up(
             metavar="DIR", help="Where the system keeps its state (default: ~/.local/share/…/up)."
         ),
     ] = None,
+    broker_kind: Annotated[
+        BrokerKind,
+        typer.Option(
+            "--broker",
+            help="embedded: the pure-Python broker in this process; mosquitto: a managed "
+            "Mosquitto with TLS, passwords and ACL, as a school runs it.",
+        ),
+    ] = BrokerKind.EMBEDDED,
 ) -> None:
-    """Start the whole system on this machine on embedded defaults, until Ctrl-C: the embedded
-    broker, the server on SQLite with a demo school, and a demo gate on CAMERA."""
+    """Start the whole system on this machine on embedded defaults, until Ctrl-C: the broker,
+    the server on SQLite with a demo school, and a demo gate on CAMERA."""
+    from broker.managed import MosquittoNotFound
     from campusgate import up as system
     from server.core.config import default_data_dir
 
@@ -119,13 +139,16 @@ def up(
     with console.status("preparing the database and the demo school"):
         passwords = system.prepare_demo(paths)
     try:
-        broker = EmbeddedBroker("127.0.0.1", mqtt_port).start()
-    except EmbeddedBrokerError as exc:
+        if broker_kind is BrokerKind.MOSQUITTO:
+            broker = system.start_mosquitto(paths, passwords, mqtt_port)
+        else:
+            broker = system.start_embedded(mqtt_port)
+    except (EmbeddedBrokerError, MosquittoNotFound, RuntimeError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     # A service manager (or `timeout`) stops with SIGTERM: stop the children as for Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    env = system.server_environment(paths, broker.port, http_port)
+    env = system.server_environment(paths, broker, http_port)
     logs = paths.root / "logs"
     children = []
     try:
@@ -135,12 +158,12 @@ def up(
         children.append(server)
         with console.status("starting the server"):
             system.wait_until_ready(server, http_port, paths.gallery_key)
-        config = system.gate_config(paths, broker.port, camera, passwords[system.DEMO_GATE])
+        config = system.gate_config(paths, broker, camera, passwords[system.DEMO_GATE])
         gate = system.start_child(
             system.campusgate_command("edge", "--config", str(config)), {}, logs / "gate.log"
         )
         children.insert(0, gate)  # stopped first, so its last events reach the server
-        _print_up(broker.port, http_port, camera, passwords, logs)
+        _print_up(broker, http_port, camera, passwords, logs)
         while server.poll() is None:
             if gate.poll() is not None and gate.returncode not in (0, None):
                 console.print(
@@ -162,13 +185,19 @@ def up(
 
 
 def _print_up(
-    mqtt_port: int, http_port: int, camera: str, passwords: dict[str, str], logs: Path
+    broker: RunningBroker, http_port: int, camera: str, passwords: dict[str, str], logs: Path
 ) -> None:
     from campusgate.up import DEMO_GATE, DEMO_SITE, DEMO_USERS
 
     console.print(f"campusgate {__version__} is up")
     console.print(f"  dashboard    http://127.0.0.1:{http_port}/   (API: /docs)")
-    console.print(f"  MQTT broker  mqtt://127.0.0.1:{mqtt_port}  (embedded, loopback)")
+    if broker.gate_ca is None:
+        console.print(f"  MQTT broker  mqtt://127.0.0.1:{broker.server_port}  (embedded, loopback)")
+    else:
+        console.print(
+            f"  MQTT broker  mqtt://127.0.0.1:{broker.server_port} (server), "
+            f"mqtts://127.0.0.1:{broker.gate_port} (gates; CA {broker.gate_ca})  (Mosquitto)"
+        )
     console.print(f"  gate         {DEMO_SITE}/{DEMO_GATE} on camera {camera}")
     for user in DEMO_USERS:
         console.print(f"  sign in      {user} / {passwords[user]}")

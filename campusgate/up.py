@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from broker.passwords import hash_password as broker_password_hash
 DEMO_SITE, DEMO_GATE = "demo", "gate-1"
 #: Demo sign-ins, printed at start: the school's admin and the first homeroom teacher.
 DEMO_USERS = ("admin", "gv01")
+#: The server's broker password, when ``up`` runs Mosquitto (kept with the demo passwords).
+MQTT_SERVER = "mqtt-server"
 
 
 @dataclass(frozen=True)
@@ -51,31 +54,105 @@ class UpPaths:
         return self.server / "gallery.pub"
 
 
-def server_environment(paths: UpPaths, mqtt_port: int, http_port: int) -> dict[str, str]:
-    """Settings for the server process: SQLite in the data directory, the embedded broker
-    (MQTT 3.1.1, anonymous, no shared subscriptions, so one ingest worker)."""
-    return {
+@dataclass
+class RunningBroker:
+    """The broker ``up`` started: where the server and the gate reach it, and how to stop it."""
+
+    kind: str
+    server_port: int
+    gate_port: int
+    stop: Callable[[], None]
+    gate_ca: Path | None = None
+    """The CA the gate checks the broker's TLS certificate with; None: plain TCP on loopback."""
+    server_password: str | None = None
+
+
+def start_embedded(port: int) -> RunningBroker:
+    """The embedded broker on loopback (anonymous, MQTT 3.1.1, in this process)."""
+    from broker.embedded import EmbeddedBroker
+
+    broker = EmbeddedBroker("127.0.0.1", port).start()
+    return RunningBroker("embedded", broker.port, broker.port, broker.stop)
+
+
+def start_mosquitto(paths: UpPaths, passwords: dict[str, str], port: int) -> RunningBroker:
+    """Mosquitto from the project's templates, as a school runs it: the gate on the TLS
+    listener with its own password and ACL, the server on the loopback one. The CA is made once
+    and kept in the data directory, so the gate's trust survives a restart of ``up``."""
+    from broker.managed import MosquittoInstance, free_port
+    from broker.mosquitto_config import (
+        SERVER_USERNAME,
+        DeviceAccount,
+        MosquittoLayout,
+        render_mosquitto,
+    )
+    from broker.pki import create_ca, issue_server_cert
+
+    layout = MosquittoLayout(
+        data_dir=paths.root / "mosquitto",
+        plain_port=port or free_port(),
+        tls_port=free_port(),
+        tls_bind="127.0.0.1",
+    )
+    if not layout.cafile.is_file():
+        layout.certs_dir.mkdir(parents=True, exist_ok=True)
+        ca = create_ca("campusgate up CA")
+        ca.write(layout.cafile, layout.certs_dir / "ca.key")
+        issue_server_cert(ca, ["localhost", "127.0.0.1"]).write(layout.certfile, layout.keyfile)
+    gate = DeviceAccount(DEMO_SITE, DEMO_GATE)
+    accounts = {SERVER_USERNAME: passwords[MQTT_SERVER], gate.username: passwords[DEMO_GATE]}
+    hashes = {user: broker_password_hash(password) for user, password in accounts.items()}
+    render_mosquitto(layout, [gate], hashes)
+    instance = MosquittoInstance(layout, accounts, [gate])
+    instance.start()
+    return RunningBroker(
+        "mosquitto",
+        layout.plain_port,
+        layout.tls_port,
+        instance.stop,
+        gate_ca=layout.cafile,
+        server_password=passwords[MQTT_SERVER],
+    )
+
+
+def server_environment(paths: UpPaths, broker: RunningBroker, http_port: int) -> dict[str, str]:
+    """Settings for the server process: SQLite in the data directory, and the broker. The
+    embedded one speaks MQTT 3.1.1 without shared subscriptions, so it gets one ingest worker;
+    Mosquitto gets two on a shared subscription, as a school's server runs."""
+    env = {
         "CAMPUSGATE_SERVER__DATA_DIR": str(paths.server),
         "CAMPUSGATE_SERVER__MQTT__HOST": "127.0.0.1",
-        "CAMPUSGATE_SERVER__MQTT__PORT": str(mqtt_port),
-        "CAMPUSGATE_SERVER__MQTT__PROTOCOL": "3.1.1",
-        "CAMPUSGATE_SERVER__MQTT__SHARE_GROUP": "",
-        "CAMPUSGATE_SERVER__INGEST__WORKERS": "1",
+        "CAMPUSGATE_SERVER__MQTT__PORT": str(broker.server_port),
         "CAMPUSGATE_SERVER__HTTP__HOST": "127.0.0.1",
         "CAMPUSGATE_SERVER__HTTP__PORT": str(http_port),
+    }
+    if broker.server_password is None:
+        return env | {
+            "CAMPUSGATE_SERVER__MQTT__PROTOCOL": "3.1.1",
+            "CAMPUSGATE_SERVER__MQTT__SHARE_GROUP": "",
+            "CAMPUSGATE_SERVER__INGEST__WORKERS": "1",
+        }
+    return env | {
+        "CAMPUSGATE_SERVER__MQTT__PASSWORD": broker.server_password,
+        "CAMPUSGATE_SERVER__INGEST__WORKERS": "2",
     }
 
 
 def _kept_secrets(path: Path) -> dict[str, str]:
-    """The demo passwords made by an earlier ``up`` (``NAME=value`` lines), made now if new."""
+    """The demo passwords made by an earlier ``up`` (``NAME=value`` lines); those missing (all,
+    the first time) are made now and added."""
+    kept: dict[str, str] = {}
     if path.is_file():
         pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-        return dict(pairs)
-    made = {name: secrets.token_urlsafe(9) for name in (*DEMO_USERS, DEMO_GATE)}
+        kept = dict(pairs)
+    names = (*DEMO_USERS, DEMO_GATE, MQTT_SERVER)
+    if all(name in kept for name in names):
+        return kept
+    kept |= {name: secrets.token_urlsafe(9) for name in names if name not in kept}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
-    path.write_text("".join(f"{name}={value}\n" for name, value in made.items()))
-    return made
+    path.write_text("".join(f"{name}={value}\n" for name, value in kept.items()))
+    return kept
 
 
 def prepare_demo(paths: UpPaths) -> dict[str, str]:
@@ -119,13 +196,16 @@ def prepare_demo(paths: UpPaths) -> dict[str, str]:
     return passwords
 
 
-def gate_config(paths: UpPaths, mqtt_port: int, camera: str, password: str) -> Path:
-    """The demo gate's TOML: the embedded broker on loopback, the server's gallery key."""
+def gate_config(paths: UpPaths, broker: RunningBroker, camera: str, password: str) -> Path:
+    """The demo gate's TOML: the broker on loopback (over TLS when it is Mosquitto), the
+    server's gallery key."""
     paths.gate.mkdir(parents=True, exist_ok=True)
     path = paths.gate / "gate.toml"
+    tls = f"ca_file = {_toml_string(str(broker.gate_ca))}\n" if broker.gate_ca else ""
     path.write_text(
         f'[device]\nsite = "{DEMO_SITE}"\ndevice = "{DEMO_GATE}"\n\n'
-        f'[broker]\nhost = "127.0.0.1"\nport = {mqtt_port}\npassword = "{password}"\n\n'
+        f'[broker]\nhost = "127.0.0.1"\nport = {broker.gate_port}\npassword = "{password}"\n'
+        f"{tls}\n"
         f"[camera]\nsource = {_toml_string(camera)}\n\n"
         f"[storage]\ndata_dir = {_toml_string(str(paths.gate))}\n\n"
         f"[gallery]\npublic_key = {_toml_string(str(paths.gallery_key))}\n"

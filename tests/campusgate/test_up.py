@@ -34,7 +34,9 @@ def make_clip(path: Path, seconds: float = 30.0, fps: int = 10) -> Path:
     return path
 
 
-def retained_status(port: int, timeout_s: float = 60.0) -> dict:
+def retained_status(
+    port: int, timeout_s: float = 60.0, auth: tuple[str, str] | None = None
+) -> dict:
     """The demo gate's status, once it says online with the server's first gallery."""
     seen: dict = {}
     online = threading.Event()
@@ -46,6 +48,8 @@ def retained_status(port: int, timeout_s: float = 60.0) -> dict:
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.on_message = on_message
+    if auth is not None:
+        client.username_pw_set(*auth)
     client.on_connect = lambda c, *_: c.subscribe(device_topic("status", "demo", "gate-1"), 1)
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -69,11 +73,15 @@ def read_until(stream, marker: str, timeout_s: float = 180.0) -> str:
 
 
 @pytest.mark.timeout(300)
-def test_up_starts_the_system_and_ctrl_c_stops_it(tmp_path: Path, default_pack) -> None:
+@pytest.mark.parametrize("broker", ["embedded", "mosquitto"])
+def test_up_starts_the_system_and_ctrl_c_stops_it(
+    tmp_path: Path, default_pack, broker: str
+) -> None:
     mqtt_port, http_port = free_port(), free_port()
     clip = make_clip(tmp_path / "camera.mp4")
     env = {**os.environ, "CAMPUSGATE_MODELS": str(default_pack.root.parent)}
     args = ["--mqtt-port", str(mqtt_port), "--http-port", str(http_port), "--camera", str(clip)]
+    args += ["--broker", broker]
     up = subprocess.Popen(
         [str(CAMPUSGATE), "up", *args, "--data-dir", str(tmp_path / "state")],
         stderr=subprocess.PIPE,
@@ -90,7 +98,14 @@ def test_up_starts_the_system_and_ctrl_c_stops_it(tmp_path: Path, default_pack) 
             json={"username": "admin", "password": password},
         )
         assert login.status_code == 200, login.text
-        status = retained_status(mqtt_port)
+        auth = None
+        if broker == "mosquitto":
+            # Mosquitto takes no anonymous client: read as the server does, with its account.
+            kept = (tmp_path / "state" / "demo-secrets.env").read_text()
+            auth = ("campusgate-server", kept.split("mqtt-server=")[1].split()[0])
+            gate_toml = (tmp_path / "state" / "gate-1" / "gate.toml").read_text()
+            assert "ca_file" in gate_toml  # the gate is on the TLS listener
+        status = retained_status(mqtt_port, auth=auth)
         assert status.get("state") == "online" and status.get("gallery_version") == 1, status
     finally:
         up.send_signal(signal.SIGINT)
