@@ -213,9 +213,12 @@ def _until_due(gate: _Gate, now: float) -> float:
     return min(POLL_S, max(0.0, gate.due(gate.next_n) - now))
 
 
-def _drive(gates: list[_Gate], until: Callable[[], bool], timeout: float = 120.0) -> None:
+def _drive(
+    gates: list[_Gate], until: Callable[[], bool], timeout: float = 120.0, fill: bool = True
+) -> None:
     """Run every gate's network I/O from this one thread (a thread per gate would spend the
-    benchmark's CPU fighting over the GIL) until ``until()`` holds."""
+    benchmark's CPU fighting over the GIL) until ``until()`` holds; ``fill`` False only
+    connects (no event leaves before the clock starts)."""
     sockets = {gate.client.socket(): gate for gate in gates}
     deadline = time.monotonic() + timeout
     next_misc = 0.0
@@ -224,7 +227,7 @@ def _drive(gates: list[_Gate], until: Callable[[], bool], timeout: float = 120.0
         if now > deadline:
             raise TimeoutError("the simulated gates stalled")
         for gate in gates:
-            if gate.connected:
+            if gate.connected and fill:
                 gate.fill(now)
         buffered = [sock for sock in sockets if sock.pending()]
         writers = [sock for sock, gate in sockets.items() if gate.client.want_write()]
@@ -362,7 +365,7 @@ def _run(
         senders = [
             _Gate(broker, _gate(g), range(g, events, gates), repeat_every) for g in range(gates)
         ]
-        _drive(senders, lambda: all(s.connected for s in senders))
+        _drive(senders, lambda: all(s.connected for s in senders), fill=False)
         started, broker_cpu = time.time(), _cpu_seconds(broker.process)
         gates_cpu = time.process_time()
         if rate:

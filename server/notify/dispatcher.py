@@ -197,8 +197,9 @@ class Dispatcher:
     def run_once(self) -> int:
         """Take what is due (up to ``send_threads`` rows), send it, record the outcomes;
         returns how many rows were taken."""
-        jobs = self._claim(self.settings.send_threads)
-        self._record(list(self._pool.map(self._deliver, jobs)))
+        jobs = self._exchange(self.settings.send_threads)
+        self._unrecorded += self._pool.map(self._deliver, jobs)
+        self._exchange(0)
         return len(jobs)
 
     def run(self, stop: StopSignal) -> None:
@@ -206,28 +207,41 @@ class Dispatcher:
         nothing new, wait for the sends in flight and record them (a clean stop leaves no row
         leased)."""
         settings = self.settings
+        threads = settings.send_threads
         in_flight: set[Future[_Result]] = set()
         next_digest = time.monotonic()
+        oldest_unrecorded = 0.0
         log.info("notification dispatcher started", extra={"dispatcher": self.name})
         while not stop.is_set() or in_flight:
-            if not stop.is_set():
-                if time.monotonic() >= next_digest:
-                    self._guarded(stop, build_digests, self.engine, self.clock())
-                    next_digest = time.monotonic() + settings.digest_check_s
-                # Keep a second pool's worth queued behind the threads, and top it up in bulk
-                # when it runs low: fewer, larger transactions than one claim per finished send.
-                if len(in_flight) <= settings.send_threads:
-                    wanted = 2 * settings.send_threads - len(in_flight)
-                    jobs = self._guarded(stop, self._claim, wanted) or []
-                    in_flight.update(self._pool.submit(self._deliver, job) for job in jobs)
+            now = time.monotonic()
+            if not stop.is_set() and now >= next_digest:
+                self._guarded(stop, build_digests, self.engine, self.clock())
+                next_digest = time.monotonic() + settings.digest_check_s
+            # Keep a second pool's worth queued behind the threads, topped up in bulk when it
+            # runs low; outcomes are written with that claim, or once a pool's worth (or a
+            # moment's) has gathered: few, larger transactions.
+            wanted = (
+                0 if stop.is_set() or len(in_flight) > threads else 2 * threads - len(in_flight)
+            )
+            overdue = self._unrecorded and (
+                len(self._unrecorded) >= threads
+                or now - oldest_unrecorded >= settings.poll_interval_s
+                or not in_flight
+            )
+            if wanted or overdue:
+                jobs = self._guarded(stop, self._exchange, wanted) or []
+                in_flight.update(self._pool.submit(self._deliver, job) for job in jobs)
             if in_flight:
                 done, in_flight = wait(
                     in_flight, timeout=settings.poll_interval_s, return_when=FIRST_COMPLETED
                 )
-                self._record([future.result() for future in done])
+                if done and not self._unrecorded:
+                    oldest_unrecorded = time.monotonic()
+                self._unrecorded += (future.result() for future in done)
             else:
-                self._record([])
                 stop.wait(settings.poll_interval_s)
+        if self._unrecorded:
+            self._guarded(stop, self._exchange, 0)
         if self._unrecorded:
             # Their leases run out and another dispatcher sends them again (same keys).
             log.error(
@@ -246,10 +260,24 @@ class Dispatcher:
             stop.wait(ERROR_PAUSE_S)
             return None
 
+    def _exchange(self, wanted: int) -> list[_Job]:
+        """Write the outcomes gathered so far and claim up to ``wanted`` due rows, in one
+        transaction. On SQLite every writing transaction waits its turn for the database's one
+        write lock, which ingest holds much of the time during a morning rush: a dispatcher
+        that took it once to record and again to claim fell behind the arrivals. If the
+        transaction fails, the outcomes stay gathered for the next try (the lease keeps other
+        dispatchers off those rows meanwhile) and nothing is claimed."""
+        now = self.clock()
+        with session_scope(self.engine, write=True) as db:
+            if self._unrecorded:
+                self._write(db, self._unrecorded, now)
+            jobs = self._claim(db, wanted, now) if wanted else []
+        self._unrecorded.clear()
+        return jobs
+
     # --- claiming -------------------------------------------------------------------------------
 
-    def _claim(self, limit: int) -> list[_Job]:
-        now = self.clock()
+    def _claim(self, db: Session, limit: int, now: datetime) -> list[_Job]:
         table = _TABLE
         due = (
             select(table.c.id)
@@ -267,16 +295,15 @@ class Dispatcher:
             "status": NotificationStatus.SENDING,
             "attempts": table.c.attempts + 1,
         }
-        with session_scope(self.engine, write=True) as db:
-            connection = db.connection()
-            if connection.dialect.name == "postgresql":
-                ids = list(connection.execute(due.with_for_update(skip_locked=True)).scalars())
-                if ids:
-                    connection.execute(update(table).where(table.c.id.in_(ids)).values(**lease))
-            else:
-                claim = update(table).where(table.c.id.in_(due)).values(**lease)
-                ids = list(connection.execute(claim.returning(table.c.id)).scalars())
-            return self._jobs(db, ids) if ids else []
+        connection = db.connection()
+        if connection.dialect.name == "postgresql":
+            ids = list(connection.execute(due.with_for_update(skip_locked=True)).scalars())
+            if ids:
+                connection.execute(update(table).where(table.c.id.in_(ids)).values(**lease))
+        else:
+            claim = update(table).where(table.c.id.in_(due)).values(**lease)
+            ids = list(connection.execute(claim.returning(table.c.id)).scalars())
+        return self._jobs(db, ids) if ids else []
 
     def _jobs(self, db: Session, ids: list[int]) -> list[_Job]:
         found = db.exec(
@@ -383,23 +410,6 @@ class Dispatcher:
         return _Result(job, delivery, tuple(e for e, _ in accepted), gone)
 
     # --- recording ------------------------------------------------------------------------------
-
-    def _record(self, results: list[_Result]) -> None:
-        """Commit the outcomes; if the database refuses, keep them and try again next time (the
-        lease keeps other dispatchers off those rows meanwhile)."""
-        self._unrecorded += results
-        if not self._unrecorded:
-            return
-        try:
-            with session_scope(self.engine, write=True) as db:
-                self._write(db, self._unrecorded, self.clock())
-        except Exception:
-            log.exception(
-                "could not record notification outcomes; will try again",
-                extra={"dispatcher": self.name, "outcomes": len(self._unrecorded)},
-            )
-            return
-        self._unrecorded.clear()
 
     def _write(self, db: Session, results: list[_Result], now: datetime) -> None:
         """Write the outcomes of the rows that are still this dispatcher's attempt (locked
