@@ -55,7 +55,9 @@ def _roll_statement() -> Any:
             Attendance.last_out,
             Attendance.note,
             gate_in.device_id,
+            gate_in.name,
             gate_out.device_id,
+            gate_out.name,
         )
         .outerjoin(Attendance, mark)
         .outerjoin(
@@ -142,7 +144,9 @@ def _mark(
     last_out: datetime | None,
     note: str | None,
     gate_in: str | None,
+    gate_in_name: str | None,
     gate_out: str | None,
+    gate_out_name: str | None,
     *,
     zone: ZoneInfo,
 ) -> dict[str, Any]:
@@ -154,5 +158,8 @@ def _mark(
         "last_out": local(last_out, zone),
         "gate_in": gate_in,
         "gate_out": gate_out,
+        # A gate with no display name (the default "") shows as its device id.
+        "gate_in_name": gate_in_name or gate_in,
+        "gate_out_name": gate_out_name or gate_out,
         "note": note,
     }

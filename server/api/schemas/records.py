@@ -142,7 +142,8 @@ class RollSession(BaseModel):
 
 class RollMark(BaseModel):
     """A student's status in one session; ``gate_in``/``gate_out`` are the device ids of the
-    first in and last out."""
+    first in and last out, ``gate_in_name``/``gate_out_name`` what people call those gates (the
+    device id when the gate has no name)."""
 
     session_id: int
     status: RollStatus
@@ -151,6 +152,8 @@ class RollMark(BaseModel):
     last_out: datetime | None = None
     gate_in: str | None = None
     gate_out: str | None = None
+    gate_in_name: str | None = None
+    gate_out_name: str | None = None
     note: str | None = None
 
 

@@ -34,10 +34,15 @@
       const done = await api("POST", url, data);
       toast(`${t("enroll.done")}: ${done.templates}`);
     } catch (exc) {
-      error.textContent = exc.message;
+      // A problem of one photo goes beside it; one of the whole request (no consent, a bad
+      // field) says why next to the refusal itself.
+      const general = [];
       for (const p of exc.body?.detail?.problems || []) {
-        if (p.photo) (problems[p.photo] ||= []).push(`${p.vi} / ${p.en}${p.other_student ? ` (${p.other_student})` : ""}`);
+        const text = `${p.vi} / ${p.en}${p.other_student ? ` (${p.other_student})` : ""}`;
+        if (p.photo) (problems[p.photo] ||= []).push(text);
+        else general.push(text);
       }
+      error.textContent = general.length ? `${exc.message}: ${general.join("; ")}` : exc.message;
     }
     result.replaceChildren(...photos.map((file, i) => {
       const refused = problems[i + 1];

@@ -6,13 +6,13 @@
   async function deliveries() {
     const body = document.getElementById("deliveries-body");
     const rows = await api("GET", "/api/v1/notifications?limit=200");
-    body.replaceChildren(...rows.map((n) => el("tr", {},
+    body.replaceChildren(...rows.map((n) => el("tr", { id: `delivery-${n.id}` },
       el("td", { "data-label": t("field.created_at") }, zoned(n.created_at)),
       el("td", { "data-label": t("leave.student") }, n.student_name),
       el("td", { "data-label": t("nav.guardians") }, n.guardian_name),
       el("td", { "data-label": t("field.channel") }, t(`channel.${n.channel}`)),
       el("td", { "data-label": t("field.kind") }, t(`kind.${n.kind}`)),
-      el("td", { "data-label": t("field.status") }, n.status),
+      el("td", { "data-label": t("field.status"), "data-status": n.status }, t(`delivery.status.${n.status}`)),
       el("td", { "data-label": t("field.reason") }, n.last_error || n.reason))));
     if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "muted" }, t("common.none"))));
   }

@@ -52,22 +52,42 @@
   }
 
   // --- preferences ------------------------------------------------------------------------------
+  const check = (name, value, checked, text) => el("label", { class: "check" },
+    el("input", { type: "checkbox", name, value, checked }), text);
+
+  // The parent's channels in their order of preference, then the others the school offers; the
+  // order on screen is the order saved, and "prefer" moves a channel up.
+  function channelsField(child) {
+    const chosen = child.channels.filter((c) => child.available_channels.includes(c));
+    const order = [...chosen, ...child.available_channels.filter((c) => !chosen.includes(c))];
+    return el("fieldset", {}, el("legend", {}, t("prefs.channels")), order.map((c) => {
+      const row = el("div", { class: "row channel", "data-channel": c },
+        check("channels", c, chosen.includes(c), t(`channel.${c}`)));
+      row.append(el("button", {
+        type: "button", class: "secondary small", "aria-label": `${t("prefs.move_up")}: ${t(`channel.${c}`)}`,
+        onclick: () => {
+          const above = row.previousElementSibling;
+          if (above?.classList.contains("channel")) above.before(row);
+        },
+      }, "↑"));
+      return row;
+    }));
+  }
+
   function prefsForm(child) {
     const id = (name) => `pref-${child.student_id}-${name}`;
-    const checks = (name, options, chosen, label) => el("fieldset", {}, el("legend", {}, t(label)),
-      options.map((o) => el("label", { class: "check" },
-        el("input", { type: "checkbox", name, value: o, checked: chosen.includes(o) }), t(`${name === "channels" ? "channel" : "kind"}.${o}`))));
     const quiet = child.quiet_hours || {};
     const error = el("p", { class: "error", role: "alert" });
     const form = el("form", { class: "prefs", "data-student": child.student_id, novalidate: true },
       el("h3", {}, child.student_name),
-      checks("channels", child.available_channels, child.channels, "prefs.channels"),
-      checks("kinds", child.allowed_kinds, child.kinds, "prefs.kinds"),
+      channelsField(child),
+      el("fieldset", {}, el("legend", {}, t("prefs.kinds")),
+        child.allowed_kinds.map((k) => check("kinds", k, child.kinds.includes(k), t(`kind.${k}`)))),
       el("fieldset", {}, el("legend", {}, t("prefs.quiet")),
         el("div", { class: "row wrap" },
           el("span", {}, el("label", { for: id("qs") }, t("prefs.quiet_start")), el("input", { id: id("qs"), name: "quiet_start", type: "time", value: quiet.start ? quiet.start.slice(0, 5) : "" })),
           el("span", {}, el("label", { for: id("qe") }, t("prefs.quiet_end")), el("input", { id: id("qe"), name: "quiet_end", type: "time", value: quiet.end ? quiet.end.slice(0, 5) : "" })))),
-      el("label", { class: "check" }, el("input", { type: "checkbox", name: "digest", checked: child.digest }), t("prefs.digest")),
+      check("digest", "on", child.digest, t("prefs.digest")),
       error,
       el("button", { type: "submit" }, t("common.save")));
     form.addEventListener("submit", async (event) => {
@@ -76,6 +96,12 @@
       const data = new FormData(form);
       const start = data.get("quiet_start");
       const end = data.get("quiet_end");
+      // Half a window (or an unfinished time, which reads as empty) would be saved as none.
+      if (Boolean(start) !== Boolean(end) || (start && start === end)) {
+        error.textContent = t("prefs.quiet_invalid");
+        form.quiet_start.focus();
+        return;
+      }
       try {
         await api("PUT", `/api/v1/me/notification-preferences/${child.student_id}`, {
           channels: data.getAll("channels"),

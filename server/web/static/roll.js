@@ -41,8 +41,8 @@
         el("small", { class: "muted block" }, student.code)),
       el("td", { "data-label": t("roll.status") }, statusBadge(mark.status), manual,
         mark.note ? el("small", { class: "muted block" }, mark.note) : null),
-      el("td", { "data-label": t("roll.in"), class: "in" }, where(mark.first_in, mark.gate_in)),
-      el("td", { "data-label": t("roll.out"), class: "out" }, where(mark.last_out, mark.gate_out)),
+      el("td", { "data-label": t("roll.in"), class: "in" }, where(mark.first_in, mark.gate_in_name)),
+      el("td", { "data-label": t("roll.out"), class: "out" }, where(mark.last_out, mark.gate_out_name)),
       el("td", {},
         el("button", {
           type: "button", class: "secondary small",
