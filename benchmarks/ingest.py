@@ -70,8 +70,9 @@ def _card_uid(n: int) -> str:
     return f"04{n:012X}"
 
 
-def seed(engine: Engine, gates: int) -> None:
-    """A school whose single session spans every day, so every event counts for attendance."""
+def seed(engine: Engine, gates: int, students: int = STUDENTS) -> None:
+    """A school of ``students`` whose single session spans every day, so every event counts for
+    attendance."""
     today = datetime.now(UTC).date()
     with Session(engine) as db:
         school = School(name="Trường THPT Benchmark", school_weekdays="1234567")
@@ -106,13 +107,13 @@ def seed(engine: Engine, gates: int) -> None:
             Device(site_id=site.id, device_id=_gate(n), credential_id=f"{SITE}.{_gate(n)}")
             for n in range(gates)
         )
-        students = [
+        pupils = [
             Student(code=f"B{n:05d}", full_name=f"Học sinh {n}", school_id=school.id)
-            for n in range(STUDENTS)
+            for n in range(students)
         ]
-        db.add_all(students)
+        db.add_all(pupils)
         db.flush()
-        db.add_all(Card(uid=_card_uid(n), student_id=s.id) for n, s in enumerate(students))
+        db.add_all(Card(uid=_card_uid(n), student_id=s.id) for n, s in enumerate(pupils))
         db.commit()
 
 
@@ -120,10 +121,10 @@ def _gate(n: int) -> str:
     return f"gate-{n:03d}"
 
 
-def _event(n: int, device: str) -> Event:
+def _event(n: int, device: str, students: int) -> Event:
     """Event ``n``: students in turn; every fifth a card tap; first pass in, the next out."""
-    student = n % STUDENTS
-    direction = "in" if (n // STUDENTS) % 2 == 0 else "out"
+    student = n % students
+    direction = "in" if (n // students) % 2 == 0 else "out"
     common = dict(
         event_id=uuid.uuid4(),
         ts=utc_now(),
@@ -161,6 +162,7 @@ class _Gate:
         device: str,
         numbers: range,
         repeat_every: int,
+        students: int,
         due: Callable[[int], float] | None = None,
     ):
         self.device = device
@@ -168,6 +170,7 @@ class _Gate:
         self.todo = iter(numbers)
         self.next_n: int | None = next(self.todo, None)
         self.due = due
+        self.students = students
         self.repeat_every = repeat_every
         self.unacked: dict[int, bool] = {}  # mid -> is a repeat
         self.sent = 0
@@ -190,7 +193,7 @@ class _Gate:
             if self.due is not None and self.due(n) > now:
                 return
             self.next_n = next(self.todo, None)
-            payload = encode(_event(n, self.device))
+            payload = encode(_event(n, self.device, self.students))
             self.unacked[self.client.publish(self.topic, payload, qos=1).mid] = False
             if self.repeat_every and n % self.repeat_every == 0:
                 self.unacked[self.client.publish(self.topic, payload, qos=1).mid] = True
@@ -288,12 +291,15 @@ def run(
     notify: bool = False,
     rate: float | None = None,
     dispatchers: int = 1,
+    students: int = STUDENTS,
 ) -> dict[str, Any]:
     """Run the benchmark on a fresh database (SQLite in a temporary directory, or a new
     database on the PostgreSQL server ``db_url`` names) and return the figures; with
     ``notify``, also parent notifications by Web Push (:mod:`benchmarks.notify`) sent by
     ``dispatchers`` dispatcher processes. ``rate`` paces the gates to that many events per
-    second in all (a morning rush has a rate; the default, None, is as fast as they can)."""
+    second in all (a morning rush has a rate; the default, None, is as fast as they can).
+    Events go to ``students`` students in turn: the first pass of each is an arrival, the
+    second a departure."""
     with tempfile.TemporaryDirectory(prefix="cg-bench-ingest-") as tmp:
         url, cleanup = fresh_database(db_url, Path(tmp))
         try:
@@ -307,6 +313,7 @@ def run(
                 progress,
                 NotifyProbe(url, dispatchers) if notify else None,
                 rate,
+                students,
             )
         finally:
             cleanup()
@@ -334,10 +341,11 @@ def _run(
     progress: Callable[[str], None],
     probe: NotifyProbe | None,
     rate: float | None,
+    students: int,
 ) -> dict[str, Any]:
     engine = create_db_engine(url)
     upgrade(engine)
-    seed(engine, gates)
+    seed(engine, gates, students)
     if probe is not None:
         probe.start(engine)
     broker = start_mosquitto(
@@ -363,7 +371,8 @@ def _run(
         progress(f"{workers} ingest workers up; {gates} gates publishing {events} events{pace}")
         repeat_every = round(1 / repeat_share) if repeat_share > 0 else 0
         senders = [
-            _Gate(broker, _gate(g), range(g, events, gates), repeat_every) for g in range(gates)
+            _Gate(broker, _gate(g), range(g, events, gates), repeat_every, students)
+            for g in range(gates)
         ]
         _drive(senders, lambda: all(s.connected for s in senders), fill=False)
         started, broker_cpu = time.time(), _cpu_seconds(broker.process)
@@ -392,6 +401,7 @@ def _run(
         broker.stop()
     figures = _figures(engine, url, gates, events, workers, sent, stored, senders, reports)
     figures |= notified
+    figures["students"] = students
     figures["rate_requested"] = rate
     figures["publish_s"] = round(published - started, 3)
     figures["publish_rate"] = round(sent / max(published - started, 1e-9), 1)

@@ -158,6 +158,14 @@ def ingest(
             "service) and report notify_latency_ms_p50/p95.",
         ),
     ] = False,
+    students: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=99_999,
+            help="Students in the school; events go to them in turn (arrival, then departure).",
+        ),
+    ] = 2_000,
     dispatchers: Annotated[
         int, typer.Option(min=1, max=16, help="Dispatcher processes (with --notify).")
     ] = 1,
@@ -186,6 +194,7 @@ def ingest(
             notify=notify,
             rate=rate,
             dispatchers=dispatchers,
+            students=students,
         )
     except ValueError as exc:  # an unusable --db (not PostgreSQL or SQLite, or not fresh)
         console.print(f"[red]error:[/red] {exc}")
