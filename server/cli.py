@@ -193,6 +193,18 @@ def ingest(
         raise typer.Exit(1)
 
 
+def http_overrides(host: str | None, port: int | None) -> None:
+    """Make ``--host``/``--port`` the process's HTTP settings, not only uvicorn's: gallery
+    notices tell gates this address (``gallery_publish.default_base_url``), and the ingest
+    workers started here inherit the environment."""
+    from server.core.config import get_settings
+
+    for name, value in (("HOST", host), ("PORT", port)):
+        if value is not None:
+            os.environ[f"CAMPUSGATE_SERVER__HTTP__{name}"] = str(value)
+    get_settings.cache_clear()
+
+
 @app.command()
 def run(
     host: Annotated[str | None, typer.Option(help="Web server address (default: setting).")] = None,
@@ -207,6 +219,7 @@ def run(
     from server.migrations import upgrade
     from server.notify.dispatcher import dispatch_loop
 
+    http_overrides(host, port)
     settings = _settings()
     engine = _engine(settings)
     upgrade(engine)
@@ -236,8 +249,8 @@ def run(
     try:
         uvicorn.run(
             "server.main:app",
-            host=host or settings.http.host,
-            port=port or settings.http.port,
+            host=settings.http.host,
+            port=settings.http.port,
             log_config=None,  # keep campusgate's log format
             # Open live-roll streams (SSE) never end by themselves: without a limit, stopping
             # the server would wait for every teacher to close the page.

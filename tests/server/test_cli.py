@@ -113,3 +113,23 @@ def test_demo_loads_a_vietnamese_school_once(
 def test_the_health_check_answers() -> None:
     response = TestClient(app).get("/healthz")
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_run_s_port_is_the_port_gallery_notices_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``server run --port`` once served on one port while gates were told another."""
+    from server.cli import http_overrides
+    from server.faces import get_face_settings
+    from server.gallery_publish import default_base_url
+
+    monkeypatch.delenv("CAMPUSGATE_SERVER__HTTP__PORT", raising=False)
+    monkeypatch.delenv("CAMPUSGATE_FACES__PUBLIC_URL", raising=False)
+    get_settings.cache_clear()
+    get_face_settings.cache_clear()
+    assert default_base_url() == "http://127.0.0.1:8000/api/v1"
+    try:
+        http_overrides(None, 9123)
+        assert get_settings().http.port == 9123
+        assert default_base_url() == "http://127.0.0.1:9123/api/v1"
+    finally:
+        os.environ.pop("CAMPUSGATE_SERVER__HTTP__PORT", None)
+        get_settings.cache_clear()
