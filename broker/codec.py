@@ -20,6 +20,7 @@ from broker.payloads import (
     GalleryNotice,
     GateConfig,
     Message,
+    Receipt,
     Status,
     Telemetry,
 )
@@ -35,6 +36,7 @@ MODELS: dict[Channel, type[Message]] = {
     Channel.GALLERY: GalleryNotice,
     Channel.CMD: Command,
     Channel.ACK: CommandAck,
+    Channel.STORED: Receipt,
 }
 
 

@@ -43,6 +43,10 @@ ArgKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 ArgValue = Annotated[str, StringConstraints(max_length=256)] | int | float | bool
 StageName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
+MAX_RECEIPT_IDS = 256
+"""Event ids in one receipt at most: about 10 KB of JSON, well inside the payload limit; the
+server splits a larger batch into several receipts."""
+
 
 EventKind = Literal["face", "card", "face+card"]
 """What identified the student: the face, the card, or both together."""
@@ -159,7 +163,9 @@ class Telemetry(DeviceMessage):
     fps_processed: Annotated[float, Field(ge=0.0, le=1000.0)]
     frames_dropped: Count
     stages: dict[StageName, StageTiming] = Field(default_factory=dict, max_length=16)
-    outbox_depth: Count
+    outbox_depth: Count = Field(
+        description="Events in the gate's outbox: not sent yet, or without the server's receipt."
+    )
     cpu_temp_c: Annotated[float, Field(ge=-40.0, le=150.0)] | None = None
     mem_rss_mb: Annotated[float, Field(ge=0.0)]
     uptime_s: Annotated[float, Field(ge=0.0)]
@@ -263,6 +269,19 @@ class CommandAck(DeviceMessage):
     ok: bool
     detail: ShortText = ""
     result: dict[ArgKey, ArgValue] = Field(default_factory=dict, max_length=16)
+
+
+class Receipt(Message):
+    """The server's word that these events of the gate named by the topic are in its database.
+
+    A gate forgets an event only on this, never on the broker's PUBACK: a PUBACK says only that
+    the broker took the event, and a broker can still drop it (Mosquitto forgets the ingest
+    workers' shared subscriptions across a restart). Sent after the transaction committed, for
+    events stored by it and for repeats found stored before, so a gate that sent again hears too.
+    """
+
+    ts: AwareDatetime = Field(description="When the transaction holding the events committed.")
+    event_ids: list[UUID] = Field(min_length=1, max_length=MAX_RECEIPT_IDS)
 
 
 def utc_now() -> datetime:

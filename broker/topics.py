@@ -29,6 +29,7 @@ class Channel(StrEnum):
     GALLERY = "gallery"
     CMD = "cmd"
     ACK = "ack"
+    STORED = "stored"
 
     @property
     def per_device(self) -> bool:

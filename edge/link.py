@@ -1,32 +1,42 @@
 """The gate's MQTT link: events from the outbox to the broker, config, gallery and commands back.
 
 Delivery guarantee: at least once, in outbox order. An event leaves the outbox only when the
-broker's PUBACK for it arrives, so a lost connection, a broker restart, a power cut or a SIGKILL
-never loses one; the server drops repeats by ``event_id``. The first copy of every event reaches
-the broker in ``seq`` order; repeats (after a crash, or a retransmission whose PUBACK was lost)
-can come later.
+server's receipt for it arrives (``cg/v1/{site}/{device}/stored``, sent once the transaction
+holding it committed), not on the broker's PUBACK: a PUBACK means only that the broker took it,
+and a broker can drop what it acknowledged (Mosquitto forgets shared subscriptions across a
+restart). So a lost connection, a broker restart, a power cut or a SIGKILL never loses one; the
+server drops repeats by ``event_id`` and answers a repeat with a receipt too. The first copy of
+every event reaches the broker in ``seq`` order; repeats (after a crash, a retransmission whose
+PUBACK was lost, or a receipt that did not come) can come later.
 
 How the order holds (paho-mqtt 2.x, MQTT 3.1.1, ``clean_session=False``, QoS 1):
 
 * A sender thread hands events to paho in ``seq`` order, at most ``inflight`` unacknowledged at a
   time, and remembers the highest ``seq`` it handed over. Each event is handed over once per
-  process: paho keeps every unacknowledged message and, right after the next CONNACK,
-  retransmits them itself in the order they were published (``_messages_reconnect_reset`` marks
-  them for resending; the CONNACK handler sends them).
+  process as a first send: paho keeps every unacknowledged message and, right after the next
+  CONNACK, retransmits them itself in the order they were published (``_messages_reconnect_reset``
+  marks them for resending; the CONNACK handler sends them).
 * paho writes a message published while a reconnect is under way (socket open, CONNACK not yet
   handled) straight to the socket, ahead of those retransmissions. So the sender stops handing
   over when a reconnect begins (``on_pre_connect``, which paho calls with none of its locks held,
   taken under the same lock as every hand-over) and resumes only once nothing handed over is
   still unacknowledged, i.e. after paho's retransmissions have been acknowledged.
 * The high-water mark lives in memory: a restarted process starts from the head of the outbox
-  and sends everything still there again, in order. What the broker may see twice is bounded by
-  the window: at most ``inflight`` events are handed over and not yet removed at any moment.
+  and sends everything still there again, in order.
 
-Incoming ``config``, ``gallery`` and ``cmd`` messages go through :func:`broker.codec.decode`; a
-malformed one is logged with the reason and counted in ``stats.rejected``, never raised. The
-callbacks run on paho's network thread: they must return quickly (hand long work, such as a
-gallery download, to another thread) and may be called again with the same retained config or
-gallery after a reconnect.
+How an event without a receipt is sent again (:mod:`edge.resend`): after its PUBACK it waits
+``receipt_timeout_s``, doubling per attempt up to ``receipt_timeout_max_s``, and after a reconnect
+it is due at once. Due events are handed over oldest first in whatever room the in-flight window
+has left after first sends, so healing a backlog never delays a new pass. What the server may see
+twice is bounded by the events sent and not yet receipted.
+
+Incoming ``config``, ``gallery``, ``cmd`` and ``stored`` messages go through
+:func:`broker.codec.decode`; a malformed one is logged with the reason and counted in
+``stats.rejected``, never raised, and changes nothing. A receipt naming events this gate does not
+hold (already removed, or never its own) removes nothing. The callbacks run on paho's network
+thread: they must return quickly (hand long work, such as a gallery download or an outbox write,
+to another thread) and may be called again with the same retained config or gallery after a
+reconnect.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ import logging
 import queue
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -52,16 +63,21 @@ from broker.payloads import (
     Event,
     GalleryNotice,
     GateConfig,
+    Receipt,
     Status,
     Telemetry,
     utc_now,
 )
 from broker.topics import ID_PATTERN, Channel, device_topic, gallery_topic
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxItem
+from edge.resend import ResendSchedule
 
 log = logging.getLogger(__name__)
 
 Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
+
+RESENT_LOG_INTERVAL_S = 60.0
+"""At most one log line per this long about events sent again for want of a receipt."""
 
 CommandResult = Mapping[str, ArgValue]
 """What a command handler returns on success; it becomes the ack's ``result``."""
@@ -88,6 +104,16 @@ class BrokerSettings(BaseModel):
     inflight: int = Field(
         default=20, ge=1, le=1000, description="Events sent and not yet acknowledged, at most."
     )
+    receipt_timeout_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=3600.0,
+        description="Publish an event again when the server's receipt has not come this long "
+        "after the broker's PUBACK; the wait doubles with each attempt.",
+    )
+    receipt_timeout_max_s: float = Field(
+        default=600.0, gt=0.0, le=86_400.0, description="The longest wait for a receipt."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> BrokerSettings:
@@ -97,6 +123,8 @@ class BrokerSettings(BaseModel):
             raise ValueError("a client certificate needs TLS: set ca_file")
         if self.reconnect_min_delay_s > self.reconnect_max_delay_s:
             raise ValueError("reconnect_min_delay_s must not exceed reconnect_max_delay_s")
+        if self.receipt_timeout_s > self.receipt_timeout_max_s:
+            raise ValueError("receipt_timeout_s must not exceed receipt_timeout_max_s")
         return self
 
 
@@ -117,12 +145,18 @@ class LinkSettings(BrokerSettings):
 @dataclass(slots=True)
 class LinkStats:
     """Counters since the link was built. The link's own copy is updated in place and each
-    counter has a single writer thread (sender: sent, acked; network: rejected, reconnects), so
-    no lock is needed; :attr:`GateLink.stats` hands out copies."""
+    counter has a single writer thread (sender: sent, resent, acked, receipted; network:
+    receipts, rejected, reconnects), so no lock is needed; :attr:`GateLink.stats` hands out
+    copies. ``sent`` counts first sends, ``resent`` the events published again for want of a
+    receipt, ``acked`` the broker's PUBACKs for events, ``receipts`` the receipt messages
+    accepted and ``receipted`` the events they removed from the outbox."""
 
     connected: bool = False
     sent: int = 0
+    resent: int = 0
     acked: int = 0
+    receipts: int = 0
+    receipted: int = 0
     rejected: int = 0
     reconnects: int = 0
 
@@ -165,6 +199,7 @@ class GateLink:
         self._inbound = (
             device_topic(Channel.CONFIG, site, device),
             device_topic(Channel.CMD, site, device),
+            device_topic(Channel.STORED, site, device),
             gallery_topic(site),
         )
         self._log_extra = {"site": site, "device": device}
@@ -179,16 +214,22 @@ class GateLink:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
-        # Sender state. _send_lock guards _state, _unacked and _handed_seq and is held across each
-        # hand-over to paho; on_pre_connect takes it too, so no hand-over straddles a reconnect.
+        # Sender state. _send_lock guards _state, _unacked, _handed_seq and _resend and is held
+        # across each hand-over to paho; on_pre_connect takes it too, so no hand-over straddles a
+        # reconnect.
         self._send_lock = threading.Lock()
         self._state: _SendState = "down"
         self._unacked: dict[int, int] = {}  # paho mid -> outbox seq
         self._handed_seq = 0
+        self._resend = ResendSchedule(settings.receipt_timeout_s, settings.receipt_timeout_max_s)
         self._wake = threading.Event()
         # on_publish runs while paho holds its message lock, so it only queues the mid: taking
         # _send_lock there could deadlock with a hand-over waiting for that lock inside publish().
+        # Receipts are queued likewise: removing them from the outbox is a disk write.
         self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._receipts: queue.SimpleQueue[Receipt] = queue.SimpleQueue()
+        self._resent_logged_at = -RESENT_LOG_INTERVAL_S  # sender thread only
+        self._resent_unlogged = 0
 
         self._client = self._build_client()
 
@@ -216,7 +257,7 @@ class GateLink:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Publish the retained ``offline`` status (a clean disconnect suppresses the last will),
-        then disconnect. Unacknowledged events stay in the outbox for the next start."""
+        then disconnect. Events without a receipt stay in the outbox for the next start."""
         self._stopping.set()
         self._wake.set()
         for thread in self._threads:
@@ -322,6 +363,10 @@ class GateLink:
         with self._send_lock:
             resending = len(self._unacked)
             self._state = "draining" if resending else "ready"
+            # The broker may have lost what it acknowledged before (a restart that forgot the
+            # server's subscriptions): publish again whatever has no receipt, without waiting.
+            awaiting_receipt = len(self._resend)
+            self._resend.all_due(time.monotonic())
         if self._ever_connected:
             self._stats.reconnects += 1
         self._ever_connected = True
@@ -335,6 +380,7 @@ class GateLink:
                 **self._log_extra,
                 "session_present": flags.session_present,
                 "resending": resending,
+                "awaiting_receipt": awaiting_receipt,
                 "outbox_depth": self._outbox.depth(),
             },
         )
@@ -406,6 +452,10 @@ class GateLink:
                     self._on_gallery(notice)
                 case Command() as command:
                     self._answer(command)
+                case Receipt() as receipt:
+                    self._stats.receipts += 1
+                    self._receipts.put(receipt)
+                    self._wake.set()
         except Exception:
             log.exception("message handler failed", extra={**self._log_extra, "topic": topic})
 
@@ -470,14 +520,16 @@ class GateLink:
         self._threads.append(thread)
 
     def _send_loop(self) -> None:
-        """Remove acknowledged events and hand new ones over, whenever something changes."""
+        """Settle receipts and acknowledgements and hand events over, whenever something changes
+        or an event's wait for its receipt runs out."""
         self._wake.set()  # whatever the outbox held before the start
         while True:
-            self._wake.wait()
+            self._wake.wait(self._next_resend_s())
             self._wake.clear()
             if self._stopping.is_set():
                 return
             try:
+                self._settle_receipts()
                 self._settle_acks()
                 self._hand_over()
             except Exception:
@@ -486,6 +538,28 @@ class GateLink:
                 if self._stopping.wait(1.0):
                     return
                 self._wake.set()
+
+    def _next_resend_s(self) -> float | None:
+        """How long the sender may sleep before an event is due again; None (until woken) when
+        it could not hand one over anyway (not ready, or the window is full)."""
+        with self._send_lock:
+            if self._state != "ready" or len(self._unacked) >= self.settings.inflight:
+                return None
+            return self._resend.seconds_until_due(time.monotonic())
+
+    def _settle_receipts(self) -> None:
+        event_ids: list[str] = []
+        while True:
+            try:
+                event_ids += (str(event_id) for event_id in self._receipts.get_nowait().event_ids)
+            except queue.Empty:
+                break
+        if not event_ids:
+            return
+        with self._send_lock:
+            removed = self._outbox.remove_stored(event_ids)
+            self._resend.forget(removed)
+        self._stats.receipted += len(removed)
 
     def _settle_acks(self) -> None:
         mids = []
@@ -498,9 +572,12 @@ class GateLink:
             acked = {mid: self._unacked[mid] for mid in mids if mid in self._unacked}
             if not acked:
                 return  # acks of status messages
-            # Removed from the outbox before leaving the window, so at most `inflight` events are
-            # ever handed over and still stored: the bound on repeats after a crash.
-            self._outbox.remove(*acked.values())
+            # Counted on disk before leaving the window, so the next wait for a receipt keeps
+            # growing even across a restart of the gate.
+            attempts = self._outbox.acknowledged(*acked.values())
+            now = time.monotonic()
+            for seq, count in attempts.items():
+                self._resend.wait(seq, count, now)
             for mid in acked:
                 del self._unacked[mid]
             if self._state == "draining" and not self._unacked:
@@ -512,12 +589,43 @@ class GateLink:
             room = self.settings.inflight - len(self._unacked)
             if self._state != "ready" or room <= 0:
                 return
-            items = self._outbox.pending(after_seq=self._handed_seq, limit=room)
-            for item in items:
-                info = self._client.publish(item.topic, item.payload, qos=1)
-                self._unacked[info.mid] = item.seq
+            first = self._outbox.pending(after_seq=self._handed_seq, limit=room)
+            for item in first:
+                self._publish_event(item)
                 self._handed_seq = item.seq
-        self._stats.sent += len(items)
+            room -= len(first)
+            # New passes first: events without a receipt fill only the room left over.
+            again = self._outbox.items(self._resend.take(time.monotonic(), room)) if room else []
+            for item in again:
+                self._publish_event(item)
+        self._stats.sent += len(first)
+        self._stats.resent += len(again)
+        if again:
+            self._log_resent(again)
+
+    def _log_resent(self, again: list[OutboxItem]) -> None:
+        """Say that events go out again for want of a receipt: at once the first time, then at
+        most once a minute with the count since, so a long outage does not flood the log."""
+        self._resent_unlogged += len(again)
+        now = time.monotonic()
+        if now < self._resent_logged_at + RESENT_LOG_INTERVAL_S:
+            return
+        log.info(
+            "events sent again: no receipt yet",
+            extra={
+                **self._log_extra,
+                "count": self._resent_unlogged,
+                "oldest_seq": again[0].seq,
+                "attempts": again[0].attempts,
+                "outbox_depth": self._outbox.depth(),
+            },
+        )
+        self._resent_logged_at, self._resent_unlogged = now, 0
+
+    def _publish_event(self, item: OutboxItem) -> None:
+        """Hand one event to paho; the caller holds the send lock."""
+        info = self._client.publish(item.topic, item.payload, qos=1)
+        self._unacked[info.mid] = item.seq
 
     def _telemetry_loop(self, sample: Callable[[], Telemetry]) -> None:
         while not self._stopping.wait(self.settings.telemetry_interval_s):

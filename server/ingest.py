@@ -11,6 +11,12 @@ Delivery guarantee (paho-mqtt 2.x, ``manual_ack=True``, QoS 1, persistent sessio
   whole batch unacknowledged and the broker delivers it again.
 * A repeat (same ``event_id``) stores nothing and is acknowledged; so at-least-once delivery from
   the gates and from the broker never double-counts.
+* After the commit (never before), the worker publishes to each gate a receipt
+  (``cg/v1/{site}/{device}/stored``, QoS 1) naming that gate's events of the batch that are now in
+  the database, stored or found stored before: the gate forgets an event only on its receipt,
+  since the broker's PUBACK does not mean the event reached a worker (Mosquitto drops events that
+  match no subscription, as after a restart that forgot the shared subscription). A rejected
+  message gets no receipt. Receipts are fire and forget: a lost one costs the gate a repeat.
 * A message that cannot be right (bad topic, payload against the contract, unknown or disabled
   device, a device claiming another site) is logged with the reason, counted and acknowledged, so
   it is not delivered forever; it never stops the worker.
@@ -47,9 +53,9 @@ from sqlalchemy import Engine, tuple_
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from broker.codec import Decoded, PayloadError, decode
-from broker.payloads import Event, Message, Status, Telemetry
-from broker.topics import Channel, subscription
+from broker.codec import Decoded, PayloadError, decode, encode
+from broker.payloads import MAX_RECEIPT_IDS, Event, Message, Receipt, Status, Telemetry
+from broker.topics import Channel, device_topic, subscription
 from server.attendance import Calendar, Directory, apply_gate_events, place_gate_event
 from server.core.config import ServerSettings
 from server.db import create_db_engine, in_chunks, insert_or_ignore, session_scope
@@ -93,6 +99,7 @@ class IngestStats:
     rejected: int = 0
     db_retries: int = 0
     connects: int = 0
+    receipts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +250,25 @@ def _store_events(
 def _event_id(decoded: Decoded | None) -> UUID | None:
     message = decoded.message if decoded is not None else None
     return message.event_id if isinstance(message, Event) else None
+
+
+def receipts(handled: Iterable[Handled]) -> Iterator[tuple[str, Receipt]]:
+    """The receipts owed for committed messages: for each gate, the ids of its events that are
+    now in the database (stored, or found stored before), on its ``stored`` topic, at most
+    :data:`~broker.payloads.MAX_RECEIPT_IDS` per message. Rejected messages are owed nothing."""
+    by_gate: dict[str, dict[UUID, None]] = {}
+    for item in handled:
+        decoded = item.decoded
+        if decoded is None or item.result not in (Result.STORED, Result.DUPLICATE):
+            continue
+        if isinstance(decoded.message, Event) and decoded.topic.device is not None:
+            stored = device_topic(Channel.STORED, decoded.topic.site, decoded.topic.device)
+            by_gate.setdefault(stored, {})[decoded.message.event_id] = None
+    now = utc_now()
+    for topic, ids in by_gate.items():
+        listed = list(ids)
+        for start in range(0, len(listed), MAX_RECEIPT_IDS):
+            yield topic, Receipt(ts=now, event_ids=listed[start : start + MAX_RECEIPT_IDS])
 
 
 class IngestWorker:
@@ -420,6 +446,7 @@ class IngestWorker:
         for item, result in handled:
             self._ack(item)
             self._count(item, result)
+        self._send_receipts(result for _, result in handled)
         if self._on_committed is not None and handled:
             self._on_committed([result for _, result in handled])
 
@@ -466,6 +493,17 @@ class IngestWorker:
                 self._stopping.wait(delay)
                 delay = min(delay * 2, self.settings.ingest.retry_max_delay_s)
         return []
+
+    def _send_receipts(self, handled: Iterable[Handled]) -> None:
+        """Publish the receipts for a committed batch. paho queues them and returns at once;
+        nothing here may stop ingest, since the worst a missing receipt does is a repeat."""
+        for topic, receipt in receipts(handled):
+            try:
+                self._client.publish(topic, encode(receipt), qos=1)
+            except Exception:
+                log.exception("receipt not sent", extra={**self._log_extra, "topic": topic})
+                continue
+            self._stats.receipts += 1
 
     def _ack(self, item: _Received) -> None:
         with self._ack_lock:

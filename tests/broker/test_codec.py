@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 
 from broker.codec import MAX_PAYLOAD_BYTES, MODELS, PayloadError, decode, encode
 from broker.payloads import (
+    MAX_RECEIPT_IDS,
     Command,
     CommandAck,
     CrossingLine,
     Event,
     GalleryNotice,
     GateConfig,
+    Receipt,
     ScheduleWindow,
     StageTiming,
     Status,
@@ -184,6 +186,12 @@ acks = st.builds(
     result=args,
 )
 
+receipts = st.builds(
+    Receipt,
+    ts=aware,
+    event_ids=st.lists(st.uuids(), min_size=1, max_size=MAX_RECEIPT_IDS),
+)
+
 
 def _topic_for(channel: Channel, message) -> str:
     if channel is Channel.GALLERY:
@@ -201,6 +209,7 @@ any_message = st.one_of(
     galleries.map(lambda m: (Channel.GALLERY, m)),
     commands.map(lambda m: (Channel.CMD, m)),
     acks.map(lambda m: (Channel.ACK, m)),
+    receipts.map(lambda m: (Channel.STORED, m)),
 )
 
 
@@ -386,3 +395,15 @@ def test_gallery_must_use_https_off_loopback() -> None:
     )
     payload = json.loads(encode(notice)) | {"url": "http://school.example.vn/g"}
     assert "url: must use https" in _refused(payload, "cg/v1/s/gallery")
+
+
+def test_a_receipt_names_at_least_one_event_and_at_most_the_limit() -> None:
+    topic = device_topic(Channel.STORED, "school-a", "gate-1")
+    receipt = {"schema_version": 1, "ts": "2025-10-06T07:00:00+07:00"}
+    many = [str(uuid.uuid4()) for _ in range(MAX_RECEIPT_IDS + 1)]
+    assert "at least 1 item" in _refused(receipt | {"event_ids": []}, topic)
+    assert f"at most {MAX_RECEIPT_IDS} items" in _refused(receipt | {"event_ids": many}, topic)
+    assert "event_ids.0" in _refused(receipt | {"event_ids": ["not-a-uuid"]}, topic)
+    assert len(decode(topic, json.dumps(receipt | {"event_ids": many[1:]})).message.event_ids) == (
+        MAX_RECEIPT_IDS
+    )

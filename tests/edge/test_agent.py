@@ -22,7 +22,8 @@ from benchmarks.walk_video import make_walk_video
 from broker.codec import decode, encode
 from broker.gallery_signing import sign
 from broker.mosquitto_config import SERVER_USERNAME
-from broker.payloads import GalleryNotice, GateConfig, utc_now
+from broker.payloads import GalleryNotice, GateConfig, Receipt, utc_now
+from broker.topics import Channel, device_topic
 from edge.agent import Gate
 from edge.config import load_config
 from models.engine import FaceEngine
@@ -100,7 +101,16 @@ def test_a_student_walking_by_becomes_one_event_with_the_server_s_config(
 
     server = mosquitto.client(SERVER_USERNAME, client_id="ingest")
     events: queue.Queue = queue.Queue()
-    server.on_message = lambda _c, _u, m: events.put((m.topic, m.payload))
+
+    def receive(client, _userdata, message) -> None:
+        """Keep the event and answer with its receipt, as ingest does once it is stored (else
+        a walk longer than the receipt timeout would have the gate send the event again)."""
+        events.put((message.topic, message.payload))
+        event = decode(message.topic, message.payload).message
+        stored = Receipt(ts=utc_now(), event_ids=[event.event_id])
+        client.publish(device_topic(Channel.STORED, event.site, event.device), encode(stored), 1)
+
+    server.on_message = receive
     assert connect(mosquitto, server) == 0
     server.subscribe("cg/v1/+/+/events", qos=1)
     server.publish("cg/v1/school-a/gallery", encode(notice), qos=1, retain=True).wait_for_publish(5)

@@ -1,14 +1,18 @@
 """GateLink against a real Mosquitto over TLS with the gate's own credential.
 
-The server side is a plain paho subscriber with a persistent session, like ingest. To know that
-nothing more is on its way, a test has the gate republish its status after the events: the broker
-forwards one publisher's messages to a subscriber in the order it received them, so once that
-status arrives, every event the gate sent before it has arrived too.
+The server side is a plain paho subscriber with a persistent session, like ingest, that answers
+each event with a receipt on the gate's ``stored`` topic as ingest does after its commit (unless
+a test holds the receipts back). To know that nothing more is on its way, a test has the gate
+republish its status after the events: the broker forwards one publisher's messages to a
+subscriber in the order it received them, so once that status arrives, every event the gate sent
+before it has arrived too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import queue
 import signal
@@ -30,12 +34,14 @@ import pytest
 from broker.codec import decode, encode
 from broker.mosquitto_config import SERVER_USERNAME
 from broker.payloads import (
+    MAX_RECEIPT_IDS,
     Command,
     CommandAck,
     Event,
     GalleryNotice,
     GateConfig,
     Message,
+    Receipt,
     Status,
     Telemetry,
     utc_now,
@@ -55,6 +61,7 @@ TELEMETRY = device_topic(Channel.TELEMETRY, "school-a", "gate-1")
 ACK = device_topic(Channel.ACK, "school-a", "gate-1")
 CONFIG = device_topic(Channel.CONFIG, "school-a", "gate-1")
 CMD = device_topic(Channel.CMD, "school-a", "gate-1")
+STORED = device_topic(Channel.STORED, "school-a", "gate-1")
 GALLERY = gallery_topic("school-a")
 
 
@@ -69,10 +76,12 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) 
 
 class Server:
     """The server's side of the broker: a persistent session on the loopback listener that
-    reads events, status and acks, and publishes config, gallery notices and commands."""
+    reads events, status and acks, publishes config, gallery notices and commands, and answers
+    each event with a receipt while ``receipting`` is on."""
 
     def __init__(self, broker: MosquittoInstance) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.receipting = True
         self._subscribed = threading.Event()
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -85,15 +94,40 @@ class Server:
         topics = [(EVENTS, 1), (STATUS, 1), (TELEMETRY, 1), (ACK, 1)]
         client.on_connect = lambda c, *_: c.subscribe(topics)
         client.on_subscribe = lambda *_: self._subscribed.set()
-        client.on_message = lambda _c, _u, message: self.messages.put(message)
+        client.on_message = self._on_message
         client.connect("127.0.0.1", broker.port(tls=False), keepalive=30)
         client.loop_start()
         self.client = client
         if not self._subscribed.wait(5):
             raise TimeoutError("the server subscriber got no SUBACK")
 
+    def _on_message(
+        self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
+        if self.receipting and message.topic.endswith("/events"):
+            event = decode(message.topic, message.payload).message
+            stored = device_topic(Channel.STORED, event.site, event.device)
+            client.publish(stored, encode(Receipt(ts=utc_now(), event_ids=[event.event_id])), 1)
+        self.messages.put(message)
+
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def receipt(self, *event_ids: str, topic: str = STORED) -> None:
+        """Tell the gate these events are stored."""
+        ids = [uuid.UUID(event_id) for event_id in event_ids]
+        self.publish(topic, encode(Receipt(ts=utc_now(), event_ids=ids)))
+
+    def events_until(self, done: Callable[[Counter[str]], bool], timeout: float = 10.0) -> Counter:
+        """Copies received of each event id, counted until ``done`` says that is enough."""
+        deadline = time.monotonic() + timeout
+        copies: Counter[str] = Counter()
+        while not done(copies):
+            message = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
+            decoded = decode(message.topic, message.payload).message
+            if isinstance(decoded, Event):
+                copies[str(decoded.event_id)] += 1
+        return copies
 
     def next(self, topic: str, timeout: float = 10.0) -> Message:
         """The next message on ``topic``, decoded; messages on other topics are skipped."""
@@ -138,8 +172,8 @@ class Gate:
         return [str(event.event_id) for event in events]
 
     def mark(self, gallery_version: int) -> None:
-        """Once the broker has acknowledged every recorded event, republish the status as a
-        marker behind them (see the module docstring)."""
+        """Once the server's receipts have emptied the outbox, republish the status as a
+        marker behind every recorded event (see the module docstring)."""
         wait_until(lambda: self.outbox.depth() == 0, "the outbox to drain")
         self.link.update_status(model_pack="dlib-r29-mtcnn", gallery_version=gallery_version)
 
@@ -175,6 +209,7 @@ def make_gate(mosquitto: MosquittoInstance, tmp_path: Path) -> Iterator[Callable
         on_command: Callable[[Command], CommandResult] = lambda _command: {},
         port: int | None = None,
         telemetry: Callable[[], Telemetry] | None = None,
+        **settings: float,
     ) -> Gate:
         outbox = Outbox(tmp_path / f"outbox-{len(gates)}.db")
         configs: queue.Queue[GateConfig] = queue.Queue()
@@ -186,7 +221,7 @@ def make_gate(mosquitto: MosquittoInstance, tmp_path: Path) -> Iterator[Callable
             return on_command(command)
 
         link = GateLink(
-            gate_settings(mosquitto, port),
+            LinkSettings.model_validate(gate_settings(mosquitto, port).model_dump() | settings),
             outbox,
             version="0.1.0",
             on_config=configs.put,
@@ -219,7 +254,8 @@ def test_events_reach_the_server_in_outbox_order(make_gate, server: Server) -> N
 
     assert server.events_until_status(1) == expected
     stats = gate.link.stats
-    assert (stats.sent, stats.acked, stats.rejected) == (100, 100, 0)
+    assert (stats.sent, stats.acked, stats.receipted, stats.rejected) == (100, 100, 100, 0)
+    assert stats.resent == 0
 
 
 def test_gate_keeps_events_while_the_broker_is_down_and_delivers_each_once(
@@ -381,7 +417,7 @@ def test_a_gate_killed_mid_stream_loses_nothing_already_in_its_outbox(
         process.wait(5)
 
     with Outbox(path) as outbox:
-        left = outbox.depth()
+        waiting = {item.event_id for item in outbox.pending(limit=10_000)}
         link = GateLink(
             gate_settings(mosquitto),
             outbox,
@@ -399,13 +435,149 @@ def test_a_gate_killed_mid_stream_loses_nothing_already_in_its_outbox(
             link.stop()
 
     counts = Counter(received)
-    repeats = sum(n - 1 for n in counts.values())
-    print(f"killed after {len(put)} puts with {left} in the outbox; {repeats} delivered twice")
-    assert left >= 200  # none of those put while the broker was frozen was acknowledged
+    repeated = {event_id for event_id, n in counts.items() if n > 1}
+    print(f"killed after {len(put)} puts with {len(waiting)} in the outbox; {len(repeated)} twice")
+    assert len(waiting) >= 200  # none of those put while the broker was frozen was receipted
     assert set(put) <= set(counts)  # nothing lost
-    assert repeats <= INFLIGHT
+    # Only what still waited for its receipt was sent again, each once more at most: a receipted
+    # event was forgotten for good, and no event was sent again before its receipt timed out.
+    assert repeated <= waiting
+    assert max(counts.values()) <= 2
     first_copies = list(dict.fromkeys(received))
     assert first_copies[: len(put)] == put  # in the order they were put
+
+
+# --- receipts -----------------------------------------------------------------------------------
+
+
+def test_an_event_without_a_receipt_is_sent_again_after_the_timeout_and_kept_until_receipted(
+    make_gate, server: Server
+) -> None:
+    server.receipting = False
+    gate = make_gate(receipt_timeout_s=0.2, receipt_timeout_max_s=0.4)
+    gate.link.start()
+    assert gate.link.wait_connected(10)
+    sent = gate.send(3)
+
+    copies = server.events_until(lambda seen: all(seen[e] >= 2 for e in sent))
+    assert set(copies) == set(sent)
+    assert gate.outbox.depth() == 3  # acknowledged by the broker, again and again: still kept
+    assert gate.link.stats.resent >= 3
+
+    server.receipting = True  # the server is back: the next copies are answered
+    wait_until(lambda: gate.outbox.depth() == 0, "the receipts to empty the outbox")
+    assert gate.link.stats.receipted == 3
+
+
+def test_events_without_a_receipt_are_sent_again_at_once_after_a_reconnect(
+    make_gate, server: Server, mosquitto: MosquittoInstance
+) -> None:
+    server.receipting = False
+    relay = Relay(mosquitto.port(tls=True))
+    try:
+        # An hour's timeout: only the reconnect can explain a second copy within the test.
+        gate = make_gate(port=relay.port, receipt_timeout_s=3600.0, receipt_timeout_max_s=3600.0)
+        gate.link.start()
+        assert gate.link.wait_connected(10)
+        sent = gate.send(3)
+        server.events_until(lambda seen: set(seen) == set(sent))
+        wait_until(lambda: gate.link.stats.acked == 3, "the broker's PUBACKs")
+
+        relay.cut()
+        copies = server.events_until(lambda seen: set(seen) == set(sent))
+        assert gate.link.stats.reconnects == 1
+        assert gate.link.stats.resent == 3
+        assert list(copies) == sent  # oldest first
+    finally:
+        relay.close()
+    server.receipt(*sent)
+    wait_until(lambda: gate.outbox.depth() == 0, "the receipts to empty the outbox")
+
+
+def test_a_receipt_for_unknown_events_is_ignored(make_gate, server: Server) -> None:
+    server.receipting = False
+    gate = make_gate()
+    gate.link.start()
+    assert gate.link.wait_connected(10)
+    first, second = gate.send(2)
+    server.events_until(lambda seen: set(seen) == {first, second})
+
+    server.receipt(str(uuid.uuid4()))
+    server.receipt(first)  # receipts are handled in order: once this one is, so was the other
+    wait_until(lambda: gate.link.stats.receipted == 1, "the receipt for the first event")
+
+    assert [item.event_id for item in gate.outbox.pending()] == [second]
+    assert (gate.link.stats.receipts, gate.link.stats.rejected) == (2, 0)
+
+
+def test_a_malformed_receipt_is_rejected_and_logged_and_changes_nothing(
+    make_gate, server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.receipting = False
+    gate = make_gate()
+    gate.link.start()
+    assert gate.link.wait_connected(10)
+    (event_id,) = gate.send(1)
+    server.events_until(lambda seen: event_id in seen)
+    valid = json.loads(encode(Receipt(ts=utc_now(), event_ids=[uuid.UUID(event_id)])))
+
+    bad = [
+        b"not json",
+        json.dumps(valid | {"event_ids": [event_id.upper() + "-x"]}).encode(),
+        json.dumps(valid | {"event_ids": []}).encode(),
+        json.dumps(valid | {"event_ids": [event_id] * (MAX_RECEIPT_IDS + 1)}).encode(),
+        json.dumps(valid | {"device": "gate-2"}).encode(),
+        json.dumps({k: v for k, v in valid.items() if k != "ts"}).encode(),
+    ]
+    with caplog.at_level(logging.WARNING, logger="edge.link"):
+        for payload in bad:
+            server.publish(STORED, payload)
+        wait_until(lambda: gate.link.stats.rejected == len(bad), "every bad receipt rejected")
+
+    rejected = [r for r in caplog.records if r.getMessage() == "message rejected"]
+    assert [r.topic for r in rejected] == [STORED] * len(bad)
+    assert "event_ids" in rejected[2].reason and "device" in rejected[4].reason
+    assert (gate.outbox.depth(), gate.link.stats.receipts) == (1, 0)
+
+    server.receipt(event_id)  # the gate still takes a good one
+    wait_until(lambda: gate.outbox.depth() == 0, "the good receipt")
+
+
+def test_a_gate_cannot_forge_or_read_another_gates_receipts(
+    make_gate, server: Server, mosquitto: MosquittoInstance
+) -> None:
+    server.receipting = False
+    gate = make_gate()
+    gate.link.start()
+    assert gate.link.wait_connected(10)
+    first, second = gate.send(2)
+    server.events_until(lambda seen: set(seen) == {first, second})
+
+    other = mosquitto.client("school-a.gate-2")
+    inbox: queue.Queue[str] = queue.Queue()
+    other.on_message = lambda _c, _u, message: inbox.put(message.topic)
+    subscribed: queue.Queue = queue.Queue()
+    other.on_subscribe = lambda _c, _u, _mid, codes, _p: subscribed.put(codes)
+    assert connect(mosquitto, other) == 0  # stopped with the broker
+    # Mosquitto grants the subscription and enforces the ACL on each delivery instead.
+    other_stored = device_topic(Channel.STORED, "school-a", "gate-2")
+    other.subscribe([(STORED, 1), (other_stored, 1)])
+    subscribed.get(timeout=5)
+    forged = Receipt(ts=utc_now(), event_ids=[uuid.UUID(first), uuid.UUID(second)])
+    other.publish(STORED, encode(forged), qos=1).wait_for_publish(5)
+
+    # The broker handled the forgery before this genuine receipt reached it, and delivers to
+    # a subscriber in the order it handled messages: once this one is in, so would that be.
+    server.receipt(first)
+    wait_until(lambda: gate.link.stats.receipted == 1, "the genuine receipt")
+    assert [item.event_id for item in gate.outbox.pending()] == [second]
+    assert gate.link.stats.receipts == 1
+
+    # The server wrote gate-1's receipt before gate-2's: had gate-2 been let read it, it
+    # would have arrived first.
+    server.receipt(str(uuid.uuid4()), topic=other_stored)
+    assert inbox.get(timeout=5) == other_stored
+    assert inbox.empty()
 
 
 # --- status and last will -----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
 import time
@@ -17,10 +18,10 @@ from sqlalchemy import Engine, func
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from broker.codec import encode
+from broker.codec import decode, encode
 from broker.managed import MosquittoInstance, connect
 from broker.mosquitto_config import SERVER_USERNAME
-from broker.payloads import Event, Status, Telemetry
+from broker.payloads import Event, Receipt, Status, Telemetry
 from broker.topics import Channel, device_topic
 from server import ingest
 from server.core.config import MqttSection, ServerSettings
@@ -66,6 +67,29 @@ def gate(broker: MosquittoInstance, device: str = "gate-1") -> mqtt.Client:
     client = broker.client(f"school-a.{device}")
     assert connect(broker, client) == 0
     return client
+
+
+def listening_gate(
+    broker: MosquittoInstance, device: str = "gate-1"
+) -> tuple[mqtt.Client, queue.Queue[Receipt]]:
+    """A gate that also reads its receipts (one connection: the broker forces the client id to
+    the username, so a second one would take the first one's session over)."""
+    client = gate(broker, device)
+    receipts: queue.Queue[Receipt] = queue.Queue()
+    client.on_message = lambda _c, _u, m: receipts.put(decode(m.topic, m.payload).message)
+    granted: queue.Queue = queue.Queue()
+    client.on_subscribe = lambda _c, _u, _mid, codes, _p: granted.put(codes)
+    client.subscribe(device_topic(Channel.STORED, "school-a", device), qos=1)
+    assert not granted.get(timeout=5)[0].is_failure
+    return client, receipts
+
+
+def receipted_until(receipts: queue.Queue[Receipt], last: Event) -> list[list[str]]:
+    """The event ids of each receipt received, up to and including the one naming ``last``."""
+    got: list[list[str]] = []
+    while not got or str(last.event_id) not in got[-1]:
+        got.append([str(event_id) for event_id in receipts.get(timeout=20).event_ids])
+    return got
 
 
 def publish(client: mqtt.Client, device: str, payload: bytes, channel=Channel.EVENTS) -> None:
@@ -310,3 +334,65 @@ def test_a_database_failure_delays_but_loses_nothing(
     wait_for(lambda: worker.stats.stored == 1, "the event stored after the failures")
     assert worker.stats.db_retries == 2
     assert count(db, RawEvent) == 1
+
+
+def test_receipts_follow_the_commit_for_stored_and_repeated_events_not_rejected_ones(
+    mosquitto: MosquittoInstance, start_worker: Callable, db: Session, world: World
+) -> None:
+    db.delete(db.get(Device, world.devices["gate-2"].id))  # the broker still knows it
+    db.commit()
+    worker = start_worker()
+    client, receipts = listening_gate(mosquitto)
+    stored = an_event("HS1")
+    publish(client, "gate-1", encode(stored))
+    assert receipted_until(receipts, stored) == [[str(stored.event_id)]]
+    assert count(db, RawEvent) == 1  # committed before its receipt left
+
+    # A gate that did not hear the receipt sends again: the repeat is answered too.
+    repeat = stored.model_copy(update={"ts": MONDAY_7AM - timedelta(hours=1)})
+    publish(client, "gate-1", encode(repeat))
+    assert receipted_until(receipts, repeat) == [[str(stored.event_id)]]
+
+    bad = json.loads(encode(an_event("HS2"))) | {"score": 1.5}
+    publish(client, "gate-1", json.dumps(bad).encode())
+    stranger, _ = listening_gate(mosquitto, "gate-2")
+    publish(stranger, "gate-2", encode(an_event("HS2", device="gate-2")))
+    wait_for(lambda: worker.stats.rejected == 2, "both rejected")
+    marker = an_event("HS3")
+    publish(client, "gate-1", encode(marker))
+    assert receipted_until(receipts, marker) == [[str(marker.event_id)]]
+    worker.stop()
+    # Receipts leave the worker in order and gate-1 had each of its own before the marker's:
+    # had gate-2's rejected event been answered, the worker would have sent one more.
+    assert worker.stats.receipts == 3
+    assert (worker.stats.stored, worker.stats.duplicates, worker.stats.rejected) == (2, 1, 2)
+
+
+def test_no_receipt_leaves_before_the_commit(
+    mosquitto: MosquittoInstance,
+    start_worker: Callable,
+    db: Session,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    failures = iter(range(2))
+    real_store = ingest.store_batch
+
+    def store_then_fail(*args, **kwargs):
+        handled = real_store(*args, **kwargs)  # all written, then the commit never happens
+        if next(failures, None) is not None:
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+        return handled
+
+    monkeypatch.setattr(ingest, "store_batch", store_then_fail)
+    worker = start_worker()
+    client, receipts = listening_gate(mosquitto)
+    first, second = an_event("HS1"), an_event("HS2")
+    publish(client, "gate-1", encode(first))
+    wait_for(lambda: worker.stats.stored == 1, "the event stored after the failures")
+    publish(client, "gate-1", encode(second))
+
+    # One receipt per event, after the commit that stored it: none for the rolled-back tries.
+    assert receipted_until(receipts, second) == [[str(first.event_id)], [str(second.event_id)]]
+    assert worker.stats.db_retries == 2
+    assert count(db, RawEvent) == 2

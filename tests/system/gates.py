@@ -26,7 +26,8 @@ INFLIGHT = 20
 
 def gate_settings(port: int, device: str, password: str, ca_file: str | Path) -> LinkSettings:
     """A gate's link settings with quick reconnects (a test should not wait out a minute's
-    backoff) and the shortest keepalive, so a silent network is noticed within seconds."""
+    backoff), the shortest keepalive, so a silent network is noticed within seconds, and a
+    short wait for the server's receipt before an event is sent again (2 s, not 30 s)."""
     return LinkSettings(
         host="127.0.0.1",
         port=port,
@@ -38,6 +39,8 @@ def gate_settings(port: int, device: str, password: str, ca_file: str | Path) ->
         keepalive_s=5,
         reconnect_min_delay_s=0.2,
         reconnect_max_delay_s=1.0,
+        receipt_timeout_s=2.0,
+        receipt_timeout_max_s=10.0,
     )
 
 
@@ -78,7 +81,7 @@ class SyntheticGate:
         return str(event.event_id)
 
     def wait_drained(self, timeout: float) -> None:
-        """Until the broker has acknowledged every stored event."""
+        """Until the server's receipts have emptied the outbox."""
         deadline = time.monotonic() + timeout
         while self.outbox.depth():
             if time.monotonic() > deadline:

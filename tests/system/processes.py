@@ -5,7 +5,7 @@ deployment runs it, so that a test can SIGKILL one and start it again.
 Settings and secrets come from the environment (``CG_SYSTEM``, JSON), never the command line.
 Each prints ``ready`` once it is up; SIGTERM stops it cleanly. A gate prints ``put <event_id>``
 as soon as each event is durable in its outbox (what the gate has "sent" even if it dies the
-next moment), then ``drained`` once the broker has acknowledged everything.
+next moment), then ``drained`` once the server's receipts have emptied its outbox.
 """
 
 from __future__ import annotations

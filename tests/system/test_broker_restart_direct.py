@@ -2,8 +2,9 @@
 (``mqtt.share_group = ''``): Mosquitto restores a direct subscription of a persistent session
 from its persistence file, so what gates publish before the worker is back waits for it.
 
-Compare test_faults.test_broker_restarted_during_a_burst (two workers on a shared subscription),
-which loses those events: Mosquitto does not restore shared subscriptions.
+Compare test_faults.test_broker_restarted_during_a_burst (two workers on a shared subscription):
+Mosquitto does not restore shared subscriptions and drops those events, and the gates send them
+again for want of the server's receipt.
 """
 
 from __future__ import annotations
