@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,8 +128,9 @@ class LiveSchool:
         school.parent_child = child
         return school
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Run ``campusgate server run`` and return once it answers /healthz."""
+    def start(self, timeout: float = 60.0, settings: Mapping[str, str] | None = None) -> None:
+        """Run ``campusgate server run`` and return once it answers /healthz; ``settings`` are
+        more ``CAMPUSGATE_SERVER__…`` variables (the face models' folder, say)."""
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         prefix = "CAMPUSGATE_SERVER__"
@@ -143,10 +144,13 @@ class LiveSchool:
             f"{prefix}DATABASE_URL": self.db_url,
             f"{prefix}DATA_DIR": str(self.folder / "data"),
             f"{prefix}MQTT__PORT": str(self.broker.port(tls=False)),
+            # The server builds its own URLs (the gallery files' in gallery notices) from it.
+            f"{prefix}HTTP__PORT": str(port),
             f"{prefix}MQTT__PASSWORD": self.broker.passwords[SERVER_USERNAME],
             f"{prefix}NOTIFY__CHANNELS": json.dumps({"push": push}),
             f"{prefix}NOTIFY__PUBLIC_URL": self.url,
             f"{prefix}NOTIFY__POLL_INTERVAL_S": "0.05",
+            **(settings or {}),
         }
         log = (self.folder / "server.log").open("wb")
         self.process = subprocess.Popen(
