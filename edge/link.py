@@ -433,7 +433,6 @@ class GateLink:
                 raise PayloadError(f"topic: {topic!r} is not one this gate subscribes to")
             decoded = decode(topic, message.payload)
         except PayloadError as exc:
-            self._stats.rejected += 1
             log.warning(
                 "message rejected",
                 extra={
@@ -443,6 +442,7 @@ class GateLink:
                     "bytes": len(message.payload),
                 },
             )
+            self._stats.rejected += 1  # counted once logged: whoever waits on it sees both
             return
         try:
             match decoded.message:

@@ -290,8 +290,9 @@ class CalendarDay(CalendarDayBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
 
 
-def _local_time(value: time) -> time:
-    if value.tzinfo is not None:
+def _local_time(value: time | None) -> time | None:
+    # None only reaches here in a PATCH body's optional copy of the field (schemas.common).
+    if value is not None and value.tzinfo is not None:
         raise ValueError("a session time is on the school's clock: give it without a time zone")
     return value
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-pytest_plugins = ["tests.fixtures.mosquitto"]
+pytest_plugins = ["tests.fixtures.mosquitto", "tests.fixtures.browser"]
 
 # Speed is measured by benchmarks, never asserted by tests: hypothesis's per-example deadline
 # would fail a correct parser whenever CI's two cores are busy, so it is off for the suite.

@@ -70,7 +70,16 @@ def test_schema_prints_every_channel() -> None:
     result = run("broker", "schema")
     assert result.returncode == 0
     schemas = json.loads(result.stdout)
-    assert set(schemas) == {"events", "status", "telemetry", "config", "gallery", "cmd", "ack"}
+    assert set(schemas) == {
+        "events",
+        "stored",
+        "status",
+        "telemetry",
+        "config",
+        "gallery",
+        "cmd",
+        "ack",
+    }
     assert "event_id" in schemas["events"]["required"]
     one = json.loads(run("broker", "schema", "events").stdout)
     assert one["title"] == "Event"

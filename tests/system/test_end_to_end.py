@@ -45,7 +45,7 @@ from tests.system.e2e_school import (
     give_gate_its_secret,
     subscribe_phone,
 )
-from tests.web.conftest import browser, sign_in  # noqa: F401  (the session's Chromium)
+from tests.web.conftest import sign_in
 from tests.web.harness import LiveSchool
 
 GATE = "gate-1"
@@ -128,7 +128,7 @@ def notifications(school: LiveSchool) -> list[Notification]:
 @pytest.fixture(scope="module")
 def morning(
     tmp_path_factory: pytest.TempPathFactory,
-    browser: Browser,  # noqa: F811  (skips the module, saying why, before anything starts)
+    browser: Browser,  # skips the module, saying why, before anything starts
     faces_dir: Path,
     default_pack: Pack,
 ) -> Iterator[Morning]:
@@ -260,7 +260,7 @@ def test_the_parent_s_phone_gets_one_push_saying_in_vietnamese_that_the_child_ar
 
 def test_the_teacher_s_roll_shows_the_student_present_at_the_gate(
     morning: Morning,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     event = morning.walker()
     school = morning.school

@@ -1,28 +1,14 @@
 """Fixtures of the browser tests: one running campusgate per test module (see
-:mod:`tests.web.harness`) and one headless Chromium (Debian's, never a downloaded build) for the
-whole session."""
+:mod:`tests.web.harness`); the session's Chromium is :mod:`tests.fixtures.browser`'s."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from tests.web.harness import CHROMIUM, PASSWORD, LiveSchool
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """Headless Chromium from /usr/bin/chromium; the tests skip, saying why, without it."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps does)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        yield chromium
-        chromium.close()
+from tests.web.harness import PASSWORD, LiveSchool
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,7 @@ def test_reference_data_round_trip_and_errors(clients: Clients, seed: Seed) -> N
     assert offset.json()["detail"][0]["loc"] == ["body", "late_after"]
     session_url = f"/api/v1/sessions/{created.json()['id']}"
     assert api.patch(session_url, json={"absent_after": "07:30Z"}).status_code == 422
+    assert api.patch(session_url, json={"absent_after": None}).status_code == 422
     assert api.get(session_url).json()["absent_after"] == "07:30:00"
 
     assert api.get("/api/v1/schools/999999").status_code == 404
