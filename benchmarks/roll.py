@@ -4,7 +4,8 @@ A fresh database (SQLite in a temporary directory, or a new database on a Postgr
 migrated and seeded with one school of ``classes`` classes of ``per_class`` students, a homeroom
 teacher each, and a school day of gate events stored the way ingest stores them (an ``in`` each
 morning, some late, a few students never seen, an ``out`` at noon). The server's own app runs
-under uvicorn in a child process on a free loopback port, as ``campusgate server run`` runs it.
+under uvicorn (``web_workers`` processes on one port) on a free loopback port, as ``campusgate
+server run`` runs it.
 
 Then three runs, each of ``seconds`` after a warm-up that is not counted, with httpx clients each
 signed in as one class's teacher (bearer token) asking for their class's roll of that day:
@@ -210,30 +211,15 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen:
-    """``server.main:app`` under uvicorn in one process, as ``campusgate server run`` runs it.
-    (Not ``--workers N``: uvicorn's multiprocess mode leaves Nagle's algorithm on for accepted
-    connections, which adds ~40 ms to every keep-alive request; Kludex/uvicorn#3149.)"""
+def _start_server(url: str, data_dir: Path, port: int, workers: int) -> subprocess.Popen:
+    """The server's web part as ``campusgate server run`` runs it (:func:`server.web_server.
+    serve`): ``workers`` processes on one port."""
     env = os.environ | {
         "CAMPUSGATE_SERVER__DATABASE_URL": url,
         "CAMPUSGATE_SERVER__DATA_DIR": str(data_dir),
     }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "server.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
+    script = f"from server.web_server import serve; serve('127.0.0.1', {port}, {workers})"
+    server = subprocess.Popen([sys.executable, "-c", script], env=env)
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -309,6 +295,7 @@ def run(
     seconds: float = 10.0,
     warmup: float = 2.0,
     db_url: str | None = None,
+    workers: int = 1,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Run the benchmark on a fresh database and return the figures (see the module's text)."""
@@ -324,7 +311,7 @@ def run(
             progress(f"seeding {classes} classes × {per_class} students and a day of events")
             seeded = seed(engine, classes, per_class, random.Random(6))
             port = _free_port()
-            server = _start_server(url, Path(tmp), port)
+            server = _start_server(url, Path(tmp), port, workers)
             base = f"http://127.0.0.1:{port}"
             try:
                 runs = {
@@ -348,13 +335,15 @@ def run(
         "database": "postgresql" if url.startswith("postgresql") else "sqlite",
         "classes": classes,
         "students": classes * per_class,
+        "web_workers": workers,
         "gate_events": seeded.events,
         "seconds": seconds,
         "warmup_s": warmup,
         **figures,
         "audit_rows_written": audit_rows,
         "method": (
-            "one uvicorn process (as campusgate server run) on loopback; each client is an httpx "
+            "web_workers uvicorn processes on one port (as campusgate server run with "
+            "http.workers) on loopback; each client is an httpx "
             "client signed in as one class's teacher asking for that class's roll of the seeded "
             "day. concurrent: each client on a schedule of one request every interval_s, timed "
             "from when it was due; saturation: closed loop, the next request as soon as the "

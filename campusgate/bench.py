@@ -220,6 +220,9 @@ def roll(
             help="PostgreSQL server to create a fresh database on (default: SQLite in a temp dir).",
         ),
     ] = None,
+    web_workers: Annotated[
+        int, typer.Option(min=1, max=16, help="Web server processes (http.workers).")
+    ] = 1,
     as_json: AsJson = False,
 ) -> None:
     """The class roll under many teachers at once over HTTP, beside saturation and 1 client."""
@@ -234,6 +237,7 @@ def roll(
             interval=interval,
             seconds=seconds,
             db_url=db,
+            workers=web_workers,
             progress=lambda m: None if as_json else console.print(m),
         )
     except ValueError as exc:  # an unusable --db (not PostgreSQL or SQLite, or not fresh)

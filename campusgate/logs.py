@@ -8,8 +8,9 @@ the entry point calls :func:`setup_logging` once.
 from __future__ import annotations
 
 import logging
-import sys
+import logging.config
 from datetime import UTC, datetime
+from typing import Any
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -42,15 +43,33 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+_QUIET = (
+    "amqtt",  # narrates every packet at info level
+    "transitions",
+    "alembic.runtime.plugins",  # announces each autogenerate plugin at import
+)
+
+
+def logging_dict(level: str = "info") -> dict[str, Any]:
+    """Every logger's records to stderr in the key=value format at ``level``, as a
+    :mod:`logging.config` dictionary: also what a process started by a library is configured
+    from (uvicorn's web workers)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"kv": {"()": KeyValueFormatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "kv",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {name: {"level": "WARNING"} for name in _QUIET},
+    }
+
+
 def setup_logging(level: str = "info") -> None:
     """Send every logger's records to stderr in the key=value format at ``level``."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # amqtt narrates every packet at info level; keep its warnings only.
-    logging.getLogger("amqtt").setLevel(logging.WARNING)
-    logging.getLogger("transitions").setLevel(logging.WARNING)
-    # Alembic announces each of its autogenerate plugins at import; its migrations stay at info.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.config.dictConfig(logging_dict(level))

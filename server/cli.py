@@ -34,7 +34,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 console = Console(stderr=True)
-SHUTDOWN_GRACE_S = 5
 log = logging.getLogger(__name__)
 
 
@@ -212,12 +211,11 @@ def run(
 ) -> None:
     """Migrate, then run ingest, the absent job, gallery publishing, the notification
     dispatcher and the web server, until Ctrl-C or SIGTERM."""
-    import uvicorn
-
     from server.attendance import absent_job_loop
     from server.gallery_publish import publish_loop
     from server.migrations import upgrade
     from server.notify.dispatcher import dispatch_loop
+    from server.web_server import serve
 
     http_overrides(host, port)
     settings = _settings()
@@ -246,16 +244,9 @@ def run(
         daemon=True,
     )
     watchdog.start()
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
     try:
-        uvicorn.run(
-            "server.main:app",
-            host=settings.http.host,
-            port=settings.http.port,
-            log_config=None,  # keep campusgate's log format
-            # Open live-roll streams (SSE) never end by themselves: without a limit, stopping
-            # the server would wait for every teacher to close the page.
-            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
-        )
+        serve(settings.http.host, settings.http.port, settings.http.workers, level)
     finally:
         stop.set()
         for job in jobs:

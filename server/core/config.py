@@ -95,6 +95,12 @@ class AttendanceSection(_Section):
 class HttpSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Web server processes sharing the port (one serves ~80 roll requests/s).",
+    )
 
 
 class ServerSettings(BaseSettings):
