@@ -205,6 +205,23 @@ def http_overrides(host: str | None, port: int | None) -> None:
 
 
 @app.command()
+def notify() -> None:
+    """Run only a notification dispatcher, until Ctrl-C or SIGTERM. Start as many as needed,
+    here or on other hosts: they share the outbox without sending anything twice."""
+    from server.migrations import current_revision, head_revision
+    from server.notify.dispatcher import dispatch_loop
+
+    settings = _settings()
+    engine = _engine(settings)
+    if current_revision(engine) != head_revision():
+        raise _fail("the database is not at the newest schema: run 'campusgate server migrate'")
+    stop = threading.Event()
+    _until_signalled(stop)
+    console.print(f"notification dispatcher on {_shown(settings.database_url)}")
+    dispatch_loop(engine, settings.notify, stop)
+
+
+@app.command()
 def run(
     host: Annotated[str | None, typer.Option(help="Web server address (default: setting).")] = None,
     port: Annotated[int | None, typer.Option(help="Web server port (default: setting).")] = None,

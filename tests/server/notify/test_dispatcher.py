@@ -3,8 +3,10 @@ the guardian's next channel, never lost when a dispatcher dies, never sent twice
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -359,6 +361,30 @@ def test_the_servers_loop_sends_with_the_configured_channels_and_stops_cleanly(
         loop.join()
     assert {(row.status, row.claimed_by) for row in outbox(db)} == {("accepted", None)}
     assert {sent["Phone"] for sent in sms.fake.sent} == {"0912345678", "0912000002"}
+
+
+def test_campusgate_server_notify_runs_a_dispatcher_until_sigterm(
+    db: Session, db_url: str, world: World, sms: Sms
+) -> None:
+    """The command a deployment starts once per extra dispatcher."""
+    add_guardian(db, world.students[0], "Trần Thị Mai", phone="0912345678")
+    announce(db, world.students[0], at=utc_now())
+    env = os.environ | {
+        "CAMPUSGATE_SERVER__DATABASE_URL": db_url,
+        "CAMPUSGATE_SERVER__NOTIFY": json.dumps({"channels": {"sms": esms_settings(sms)}}),
+    }
+    command = [str(Path(sys.executable).parent / "campusgate"), "server", "notify"]
+    dispatcher = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not sms.fake.sent and dispatcher.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        dispatcher.send_signal(signal.SIGTERM)
+        _, log = dispatcher.communicate(timeout=60)
+    assert dispatcher.returncode == 0, log
+    assert [sent["Phone"] for sent in sms.fake.sent] == ["0912345678"]
+    assert {(row.status, row.claimed_by) for row in outbox(db)} == {("accepted", None)}
 
 
 class Stuck(Channel):
