@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlmodel import Session, SQLModel
 
 from server.core.config import get_settings
+from server.sqlite_writer_lock import connection_factory
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ROWS_PER_STATEMENT = 500  # in one IN list: well within SQLite's limit on parameters
@@ -60,8 +61,14 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     if not parsed.database or parsed.database == ":memory:":
         raise DatabaseUrlError("SQLite needs a file (sqlite:///path/to/campusgate.db)")
     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    timeout_s = SQLITE_BUSY_TIMEOUT_MS / 1000
     engine = create_engine(
-        parsed, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        parsed,
+        connect_args={
+            "check_same_thread": False,
+            "timeout": timeout_s,
+            "factory": connection_factory(Path(parsed.database), timeout_s),
+        },
     )
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
@@ -84,6 +91,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Any) -> None:
     immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+    if immediate:
+        # Queue fairly for the write lock (server.sqlite_writer_lock); released at the
+        # connection's commit or rollback.
+        connection.connection.dbapi_connection.take_writer_lock()
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
