@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, HTTPException, Path, Request, Security, status
+from fastapi import Depends, HTTPException, Path, Query, Request, Security, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.security import APIKeyCookie, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from fastapi.security.http import HTTPAuthorizationCredentials
@@ -52,6 +52,9 @@ _DUMMY_DEVICE_HASH = passwords.hash_password(passwords.new_password())
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 """An id in a URL path: out-of-range numbers get 422, not a database error."""
+OptionalLimit = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Default: every row.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip, for paging.")]
+"""Paging of lists that answer every row unless asked for a page (classes, cards)."""
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from POST /api/v1/auth/tokens.")
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Set by login.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -149,6 +149,37 @@ def test_a_calendar_day_is_added_and_deleted_on_the_schools_page(
 
     expect(row).to_have_count(0)
     assert count(school, CalendarDay, *on_day) == 0
+
+
+def test_a_long_list_comes_in_pages_of_200(page: Page, school: LiveSchool) -> None:
+    """A school has more students than one answer holds: the rest are one click away."""
+    days = [
+        CalendarDay(
+            school_id=school.world.school.id,
+            date=date(2040, 1, 1) + timedelta(days=n),
+            kind="holiday",
+            name=f"Ngày thử {n}",
+        )
+        for n in range(205)
+    ]
+    with Session(school.engine) as db:
+        already = db.exec(select(func.count()).select_from(CalendarDay)).one()
+        db.add_all(days)
+        db.commit()
+    try:
+        page.goto(f"{school.url}/admin/schools")
+        section = page.get_by_role("region", name="Ngày nghỉ và ngày học bù")
+        rows = section.locator("tbody tr")
+        expect(rows).to_have_count(200)
+        more = section.get_by_role("button", name="Xem thêm")
+        more.click()
+        expect(rows).to_have_count(already + 205)
+        expect(more).to_be_hidden()
+    finally:
+        with Session(school.engine) as db:
+            for day in db.exec(select(CalendarDay).where(CalendarDay.date >= date(2040, 1, 1))):
+                db.delete(day)
+            db.commit()
 
 
 def test_the_delivery_log_lists_a_message_with_its_status(page: Page, school: LiveSchool) -> None:

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Query, Request, status
 from sqlmodel import Session, col, select
 
 from server.api import crud
-from server.api.deps import AdminUser, IdPath, SessionDep, audit_change, audit_read
+from server.api.deps import (
+    AdminUser,
+    IdPath,
+    Offset,
+    OptionalLimit,
+    SessionDep,
+    audit_change,
+    audit_read,
+)
 from server.api.routes.gallery import PublisherDep
 from server.api.schemas.common import MAX_ID
 from server.api.schemas.people import CardCreate, CardPublic, CardUpdate
@@ -37,6 +45,8 @@ def list_cards(
     request: Request,
     student_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     uid: Annotated[str | None, Query(max_length=20)] = None,
+    limit: OptionalLimit = None,
+    offset: Offset = 0,
 ) -> list[CardPublic]:
     """Cards, of one student or with one UID (upper-case hex, as gates send it)."""
     statement = select(Card).order_by(col(Card.id))
@@ -44,7 +54,7 @@ def list_cards(
         statement = statement.where(Card.student_id == student_id)
     if uid is not None:
         statement = statement.where(Card.uid == uid.upper())
-    cards = list(db.exec(statement))
+    cards = list(db.exec(statement.offset(offset).limit(limit)))
     audit_read(db, admin, [c.student_id for c in cards], "cards", request=request)
     return cards
 

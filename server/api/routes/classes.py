@@ -11,6 +11,8 @@ from server.api import crud
 from server.api.deps import (
     AdminUser,
     IdPath,
+    Offset,
+    OptionalLimit,
     SessionDep,
     StaffUser,
     audit_read,
@@ -53,6 +55,8 @@ def list_classes(
     db: SessionDep,
     school_id: OptionalId = None,
     school_year_id: OptionalId = None,
+    limit: OptionalLimit = None,
+    offset: Offset = 0,
 ) -> list[SchoolClassPublic]:
     """All classes for an admin; a teacher's own homeroom classes."""
     statement = select(SchoolClass).order_by(col(SchoolClass.name))
@@ -62,7 +66,7 @@ def list_classes(
         statement = statement.where(SchoolClass.school_id == school_id)
     if school_year_id is not None:
         statement = statement.where(SchoolClass.school_year_id == school_year_id)
-    return list(db.exec(statement))
+    return list(db.exec(statement.order_by(col(SchoolClass.id)).offset(offset).limit(limit)))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

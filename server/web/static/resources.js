@@ -5,6 +5,7 @@
   const { t, api, el, toast } = CG;
   const specs = JSON.parse(document.getElementById("resources").textContent);
   const root = document.getElementById("resource-sections");
+  const PAGE = 200;
 
   // A property's own schema, without the "or null" of optional fields.
   function base(prop, defs) {
@@ -56,17 +57,28 @@
       el("h3", {}, `${t("common.add")}: ${t(spec.title)}`), fields.map((f) => f.node), error,
       el("button", { type: "submit" }, t("common.add")));
 
-    async function load() {
-      const rows = await api("GET", spec.endpoint);
-      tbody.replaceChildren(...rows.map((row) => el("tr", {},
+    // Pages of PAGE rows: the first on load, the next ones on "more" (a school has more
+    // students than one answer of the API holds).
+    let shown = 0;
+    const more = el("button", { type: "button", class: "secondary", hidden: true,
+      onclick: () => load(true).catch((exc) => toast(exc.message, true)) }, t("common.more"));
+
+    async function load(append = false) {
+      const offset = append ? shown : 0;
+      const rows = await api("GET", `${spec.endpoint}?limit=${PAGE}&offset=${offset}`);
+      shown = offset + rows.length;
+      more.hidden = rows.length < PAGE;
+      const lines = rows.map((row) => el("tr", {},
         spec.columns.map((c) => el("td", { "data-label": t(`field.${c}`) }, row[c] === true ? t("common.yes") : row[c] === false ? t("common.no") : row[c] ?? "")),
         el("td", {}, spec.links.map(([href, key]) => [el("a", { href: href.replace("{id}", row.id) }, t(key)), " "]),
           el("button", { type: "button", class: "secondary small", "aria-label": `${t("common.delete")} ${row.id}`,
             onclick: async () => {
               try { await api("DELETE", `${spec.endpoint}/${row.id}`); await load(); }
               catch (exc) { toast(exc.message, true); }
-            } }, t("common.delete"))))));
-      if (!rows.length) tbody.append(el("tr", {}, el("td", { colspan: spec.columns.length + 1, class: "muted" }, t("common.none"))));
+            } }, t("common.delete")))));
+      if (append) tbody.append(...lines);
+      else tbody.replaceChildren(...lines);
+      if (!shown) tbody.append(el("tr", {}, el("td", { colspan: spec.columns.length + 1, class: "muted" }, t("common.none"))));
     }
 
     form.addEventListener("submit", async (event) => {
@@ -90,7 +102,7 @@
     const table = el("table", { class: "responsive" },
       el("thead", {}, el("tr", {}, spec.columns.map((c) => el("th", { scope: "col" }, t(`field.${c}`))), el("th", { scope: "col" }, t("common.actions")))),
       tbody);
-    root.append(el("section", { "aria-labelledby": `res-${index}` }, heading, el("div", { class: "scroll" }, table), form));
+    root.append(el("section", { "aria-labelledby": `res-${index}` }, heading, el("div", { class: "scroll" }, table), more, form));
     load().catch((exc) => toast(exc.message, true));
   }
 

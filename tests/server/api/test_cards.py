@@ -42,3 +42,24 @@ def test_cards_are_unique_validated_audited_and_published(
         (school, "card changed"),
         (school, "card removed"),
     ]
+
+
+def test_cards_and_classes_come_in_pages_when_asked(clients: Clients, seed: Seed) -> None:
+    """Every row by default (what scripts rely on); a page with limit and offset (the web's
+    record pages)."""
+    for n, student in enumerate(seed.students[:3]):
+        card = {"uid": f"04A1B2C3D4E5F{n}", "student_id": student.id}
+        assert clients.admin.post("/api/v1/cards", json=card).status_code == 201
+    every = [c["uid"] for c in clients.admin.get("/api/v1/cards").json()]
+    assert len(every) == 3
+    first = clients.admin.get("/api/v1/cards", params={"limit": 2}).json()
+    rest = clients.admin.get("/api/v1/cards", params={"limit": 2, "offset": 2}).json()
+    assert [c["uid"] for c in first + rest] == every
+    assert clients.admin.get("/api/v1/cards", params={"limit": 0}).status_code == 422
+    classes = [c["id"] for c in clients.admin.get("/api/v1/classes").json()]
+    paged = [
+        c["id"]
+        for offset in range(0, len(classes), 1)
+        for c in clients.admin.get("/api/v1/classes", params={"limit": 1, "offset": offset}).json()
+    ]
+    assert paged == classes and len(classes) >= 2
