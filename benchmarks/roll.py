@@ -29,7 +29,6 @@ import asyncio
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from sqlmodel import Session, select
 from benchmarks.ingest import fresh_database
 from benchmarks.stats import percentiles_ms
 from broker.codec import decode, encode
+from broker.managed import free_port
 from broker.payloads import Event
 from broker.topics import Channel, device_topic
 from server.api.security import new_api_token, token_hash
@@ -205,12 +205,6 @@ def _day_of(code: str, day: date, rng: random.Random) -> list[Any]:
     return decoded
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _start_server(url: str, data_dir: Path, port: int, workers: int) -> subprocess.Popen:
     """The server's web part as ``campusgate server run`` runs it (:func:`server.web_server.
     serve`): ``workers`` processes on one port."""
@@ -310,7 +304,7 @@ def run(
             upgrade(engine)
             progress(f"seeding {classes} classes × {per_class} students and a day of events")
             seeded = seed(engine, classes, per_class, random.Random(6))
-            port = _free_port()
+            port = free_port()
             server = _start_server(url, Path(tmp), port, workers)
             base = f"http://127.0.0.1:{port}"
             try:

@@ -10,13 +10,11 @@ before it has arrived too.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -51,6 +49,7 @@ from edge.link import CommandFailed, CommandResult, GateLink, LinkSettings
 from edge.outbox import Outbox
 from tests.edge.gate_writer import card_event
 from tests.fixtures.mosquitto import MosquittoInstance, connect
+from tests.fixtures.netcut import NetCut
 
 ROOT = Path(__file__).resolve().parents[2]
 GATE_1 = "school-a.gate-1"
@@ -294,73 +293,22 @@ def test_gate_started_while_the_broker_is_down_connects_when_it_comes_up(
     assert server.events_until_status(1) == expected
 
 
-class Relay:
-    """A TCP relay between gate and broker that can swallow traffic and then cut the
-    connection, so that the gate loses its connection with events in flight and unacknowledged."""
-
-    def __init__(self, target_port: int) -> None:
-        self._target_port = target_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._forwarding = threading.Event()
-        self._forwarding.set()
-        self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                downstream, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self._target_port))
-            self._sockets += [downstream, upstream]
-            for source, sink in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                if self._forwarding.is_set():
-                    sink.sendall(data)
-        except OSError:
-            pass
-        for sock in (source, sink):
-            sock.close()
-
-    def swallow(self) -> None:
-        """Stop passing bytes either way; the connections stay open."""
-        self._forwarding.clear()
-
-    def cut(self) -> None:
-        """Close every relayed connection, and relay new ones normally again."""
-        sockets, self._sockets = self._sockets, []
-        self._forwarding.set()
-        for sock in sockets:
-            with contextlib.suppress(OSError):  # its pump may have closed it already
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self._listener.close()
-        self.cut()
-
-
 def test_events_in_flight_when_the_connection_drops_are_resent_in_order(
     make_gate, server: Server, mosquitto: MosquittoInstance
 ) -> None:
-    relay = Relay(mosquitto.port(tls=True))
+    cable = NetCut(mosquitto.port(tls=True))
     try:
-        gate = make_gate(port=relay.port)
+        gate = make_gate(port=cable.port)
         gate.link.start()
         assert gate.link.wait_connected(10)
         expected = gate.send(5)
         gate.mark(1)
         assert server.events_until_status(1) == expected
 
-        relay.swallow()
+        cable.cut()
         lost = gate.send(2 * INFLIGHT)
         wait_until(lambda: gate.link.stats.sent == 5 + INFLIGHT, "a full window in flight")
-        relay.cut()
+        cable.restore()
         # Keep recording while the gate reconnects: these must not overtake the ones paho
         # retransmits after the CONNACK.
         during = gate.send(20)
@@ -370,7 +318,7 @@ def test_events_in_flight_when_the_connection_drops_are_resent_in_order(
         assert server.events_until_status(2) == lost + during
         assert gate.link.stats.reconnects >= 1
     finally:
-        relay.close()
+        cable.close()
 
 
 def _gate_process(
@@ -473,23 +421,23 @@ def test_events_without_a_receipt_are_sent_again_at_once_after_a_reconnect(
     make_gate, server: Server, mosquitto: MosquittoInstance
 ) -> None:
     server.receipting = False
-    relay = Relay(mosquitto.port(tls=True))
+    cable = NetCut(mosquitto.port(tls=True))
     try:
         # An hour's timeout: only the reconnect can explain a second copy within the test.
-        gate = make_gate(port=relay.port, receipt_timeout_s=3600.0, receipt_timeout_max_s=3600.0)
+        gate = make_gate(port=cable.port, receipt_timeout_s=3600.0, receipt_timeout_max_s=3600.0)
         gate.link.start()
         assert gate.link.wait_connected(10)
         sent = gate.send(3)
         server.events_until(lambda seen: set(seen) == set(sent))
         wait_until(lambda: gate.link.stats.acked == 3, "the broker's PUBACKs")
 
-        relay.cut()
+        cable.restore()
         copies = server.events_until(lambda seen: set(seen) == set(sent))
         assert gate.link.stats.reconnects == 1
         assert gate.link.stats.resent == 3
         assert list(copies) == sent  # oldest first
     finally:
-        relay.close()
+        cable.close()
     server.receipt(*sent)
     wait_until(lambda: gate.outbox.depth() == 0, "the receipts to empty the outbox")
 

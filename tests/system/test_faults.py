@@ -28,8 +28,8 @@ from sqlmodel import Session, col, select
 from edge.clock import GateClock
 from server.models import Attendance, RawEvent
 from server.notify.models import Notification
+from tests.fixtures.netcut import NetCut
 from tests.system.harness import PASSES, System, read_line, walk
-from tests.system.netcut import NetCut
 
 CUT_S = float(os.environ.get("CAMPUSGATE_NETCUT_S", "3"))
 

@@ -8,7 +8,6 @@ can be held back until the test ends, which is how timeouts are provoked without
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -102,12 +101,6 @@ class HttpServer:
         self.released.set()
         self._server.shutdown()
         self._server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from broker.managed import free_port
 from server.notify.channel import Outcome, Outgoing
 from server.notify.channels.email import EmailChannel, EmailConfig, message_id
-from tests.server.notify.servers import Tls, free_port
+from tests.server.notify.servers import Tls
 
 USER, PASSWORD = "notify@thcs-leloi.edu.vn", "smtp-pa55"
 
