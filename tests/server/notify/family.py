@@ -83,6 +83,16 @@ def school_today(db: Session) -> World:
     return world
 
 
+def moments_today(world: World, count: int) -> list[datetime]:
+    """``count`` increasing moments (UTC) between the school's local midnight and now, evenly
+    spaced: earlier events that still fall on today's school day at any hour the tests run
+    (an hour "ago" is yesterday in Hà Nội from 00:00 to 01:00)."""
+    now = datetime.now(world.school.zone)
+    midnight = datetime.combine(now.date(), time(0), world.school.zone)
+    step = (now - midnight) / (count + 1)
+    return [(midnight + step * (i + 1)).astimezone(UTC) for i in range(count)]
+
+
 def add_guardian(
     db: Session,
     student: Student,

@@ -42,6 +42,7 @@ from tests.server.notify.family import (
     NOW,
     add_guardian,
     gate_event,
+    moments_today,
     outbox,
     school_today,
     through_gate,
@@ -65,7 +66,7 @@ def test_an_arrival_queues_one_message_per_guardian_inside_the_same_transaction(
     mother = add_guardian(db, child, "Trần Thị Mai", channels=("push", "sms"))
     father = add_guardian(db, child, "Nguyễn Văn Hùng", channels=("sms",))
     stranger = add_guardian(db, classmate, "Lê Thị Hoa", channels=("sms",))
-    arrived = utc_now() - timedelta(seconds=5)
+    [arrived] = moments_today(today, 1)
 
     through_gate(db, today, gate_event(child, arrived))
     pending = db.exec(select(Notification.guardian_id, Notification.channel)).all()
@@ -97,12 +98,13 @@ def test_repeated_and_later_events_make_no_second_message_but_leaving_does(
 ) -> None:
     child = today.students[0]
     add_guardian(db, child, "Trần Thị Mai")
-    first = gate_event(child, utc_now() - timedelta(minutes=30))
+    arrived, again_in, left, left_again = moments_today(today, 4)
+    first = gate_event(child, arrived)
     through_gate(db, today, first)
     db.commit()
-    through_gate(db, today, gate_event(child, utc_now() - timedelta(minutes=20)))  # in again
-    through_gate(db, today, gate_event(child, utc_now() - timedelta(minutes=10), "out"))
-    through_gate(db, today, gate_event(child, utc_now() - timedelta(minutes=5), "out"))
+    through_gate(db, today, gate_event(child, again_in))
+    through_gate(db, today, gate_event(child, left, "out"))
+    through_gate(db, today, gate_event(child, left_again, "out"))
     db.commit()
     again = AttendanceChange(child.id, MessageKind.ARRIVED, first.ts, session_id=today.morning.id)
     assert enqueue_for_change(db, again) == 0
@@ -153,17 +155,15 @@ def test_a_teachers_change_and_an_approved_leave_tell_the_guardians(
 def test_the_absent_job_tells_the_guardians_of_absent_students_only(
     db: Session, today: World
 ) -> None:
-    local_now = datetime.now(today.school.zone)
-    if local_now.time() < time(0, 2):
-        pytest.skip("the session must have started before absent_after")
+    arrived, absent_after = moments_today(today, 2)
     today.morning.late_after = time(0, 0)
-    today.morning.absent_after = (local_now - timedelta(minutes=1)).time()
+    today.morning.absent_after = absent_after.astimezone(today.school.zone).time()
     db.add(today.morning)
     db.commit()
     here, away = today.students[0], today.students[1]
     add_guardian(db, here, "Trần Thị Mai")
     add_guardian(db, away, "Lê Thị Hoa")
-    through_gate(db, today, gate_event(here, utc_now() - timedelta(minutes=30)))
+    through_gate(db, today, gate_event(here, arrived))
     db.commit()
     run_absent_job(db.get_bind(), utc_now(), catch_up_days=0)
     kinds = {(row.student_id, row.kind) for row in outbox(db)}
