@@ -19,8 +19,14 @@ from sqlmodel import Session, col, select
 from server.db import insert_or_ignore, session_scope
 from server.models import School
 from server.notify.messages import DigestEvent, MessageContext, render_digest
-from server.notify.models import Notification, NotificationStatus
+from server.notify.models import (
+    Notification,
+    NotificationPolicy,
+    NotificationPreference,
+    NotificationStatus,
+)
 from server.notify.outbox import message_columns
+from server.notify.preferences import unwanted
 from server.notify.templates import Locale, MessageKind
 
 DIGEST_KIND = "digest"
@@ -45,7 +51,8 @@ def build_digests(engine: Engine, now: datetime) -> int:
     made = 0
     with session_scope(engine, write=True) as db:
         groups: dict[_Group, list[Notification]] = defaultdict(list)
-        for row in db.exec(due.with_for_update()):
+        rows = list(db.exec(due.with_for_update()))
+        for row in _drop_unwanted(db, rows):
             key = (row.guardian_id, row.student_id, row.channel, row.day, row.next_attempt_at)
             groups[(*key, row.locale)].append(row)
         zones = dict(db.exec(select(School.id, School.timezone)).all())
@@ -58,6 +65,36 @@ def build_digests(engine: Engine, now: datetime) -> int:
                 .values(status=NotificationStatus.DIGESTED, digest_id=digest_id)
             )
     return made
+
+
+def _drop_unwanted(db: Session, rows: list[Notification]) -> list[Notification]:
+    """The rows still wanted; the others (their kind switched off by the school, or no longer
+    chosen by the guardian, since they were written) are marked skipped with the reason."""
+    schools = {row.school_id for row in rows}
+    guardians = {row.guardian_id for row in rows}
+    disabled = dict(
+        db.exec(
+            select(NotificationPolicy.school_id, NotificationPolicy.disabled_kinds).where(
+                col(NotificationPolicy.school_id).in_(schools)
+            )
+        ).all()
+    )
+    kinds = dict(
+        db.exec(
+            select(NotificationPreference.guardian_id, NotificationPreference.kinds).where(
+                col(NotificationPreference.guardian_id).in_(guardians)
+            )
+        ).all()
+    )
+    kept = []
+    for row in rows:
+        reason = unwanted(row.kind, disabled.get(row.school_id) or (), kinds.get(row.guardian_id))
+        if reason is None:
+            kept.append(row)
+            continue
+        row.status, row.reason = NotificationStatus.SKIPPED, reason
+        db.add(row)
+    return kept
 
 
 def _digest(

@@ -54,17 +54,19 @@ from server.models import Guardian, StudentGuardian, utc_now
 from server.notify.channel import Channel, Delivery, Outcome, Outgoing
 from server.notify.channel import PushSubscription as BrowserSubscription
 from server.notify.channels import SchoolChannels, build_channels
-from server.notify.digest import build_digests
+from server.notify.digest import DIGEST_KIND, build_digests
 from server.notify.models import (
     ALL_KINDS,
     DUE_STATUSES,
     Notification,
+    NotificationPolicy,
     NotificationPreference,
     NotificationStatus,
     PushSubscription,
 )
 from server.notify.opt_out import OptOut, opt_out_url, opted_out, wanted_channels
 from server.notify.outbox import key_for_channel
+from server.notify.preferences import unwanted
 from server.notify.push_subscriptions import forget
 from server.notify.settings import NotifySection
 
@@ -307,7 +309,14 @@ class Dispatcher:
 
     def _jobs(self, db: Session, ids: list[int]) -> list[_Job]:
         found = db.exec(
-            select(Notification, Guardian, StudentGuardian, NotificationPreference.apprise_target)
+            select(
+                Notification,
+                Guardian,
+                StudentGuardian,
+                NotificationPreference.apprise_target,
+                NotificationPreference.kinds,
+                NotificationPolicy.disabled_kinds,
+            )
             .join(Guardian, col(Guardian.id) == Notification.guardian_id)
             .outerjoin(
                 StudentGuardian,
@@ -320,21 +329,26 @@ class Dispatcher:
                 NotificationPreference,
                 col(NotificationPreference.guardian_id) == Notification.guardian_id,
             )
+            .outerjoin(
+                NotificationPolicy, col(NotificationPolicy.school_id) == Notification.school_id
+            )
             .where(col(Notification.id).in_(ids))
             .order_by(col(Notification.id))
         ).all()
-        guardian_ids = {guardian.id for _, guardian, _, _ in found}
+        guardian_ids = {guardian.id for _, guardian, *_ in found}
         opted = opted_out(db, guardian_ids)
         devices = self._devices(db, guardian_ids)
         jobs = []
-        for row, guardian, link, apprise_target in found:
+        for row, guardian, link, apprise_target, kinds, disabled in found:
             channel = self.channels.get(row.school_id, row.channel)
             mine = opted.get(guardian.id, frozenset())
             wanted = wanted_channels(link.channel_preferences or {}, mine, row.kind) if link else []
             skip = None
             if link is None:
                 skip = "the guardian is no longer linked to the student"
-            elif row.channel not in wanted:
+            elif row.kind != DIGEST_KIND:  # a digest's news was checked when it was folded
+                skip = unwanted(row.kind, disabled or (), kinds)
+            if skip is None and row.channel not in wanted:
                 skip = f"the guardian no longer wants these messages on {row.channel!r}"
             outgoing = Outgoing(
                 idempotency_key=row.idempotency_key,
@@ -376,7 +390,7 @@ class Dispatcher:
         settings = self.settings
         if settings.public_url is None or settings.opt_out_secret is None:
             return None
-        kind = ALL_KINDS if row.kind == "digest" else row.kind
+        kind = ALL_KINDS if row.kind == DIGEST_KIND else row.kind
         opt_out = OptOut(row.guardian_id, kind, row.channel)
         return opt_out_url(settings.public_url, settings.opt_out_secret, opt_out)
 

@@ -9,6 +9,7 @@ all that into one of four answers with the reason, for the delivery log.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -100,6 +101,20 @@ class SchoolPolicy(_Rules):
         return value
 
 
+def unwanted(
+    kind: str, disabled_kinds: Collection[str], guardian_kinds: Collection[str] | None
+) -> str | None:
+    """Why a ``kind`` message must not go out (the school's switch, then the guardian's kinds;
+    ``None`` guardian kinds means every kind), or None when it may. Asked when a message is
+    written and again when it is sent, so a switch thrown or a choice changed in between
+    stops the messages still waiting too."""
+    if kind in disabled_kinds:
+        return f"the school has turned off {str(kind)!r} messages"
+    if guardian_kinds is not None and kind not in guardian_kinds:
+        return f"the guardian does not want {str(kind)!r} messages"
+    return None
+
+
 def decide(
     kind: MessageKind, now: datetime, guardian: GuardianPreferences, school: SchoolPolicy
 ) -> Decision:
@@ -108,10 +123,9 @@ def decide(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     kind = MessageKind(kind)
-    if kind in school.disabled_kinds:
-        return Decision(Action.SKIP, f"the school has turned off {kind.value!r} messages")
-    if kind not in guardian.kinds:
-        return Decision(Action.SKIP, f"the guardian does not want {kind.value!r} messages")
+    refused = unwanted(kind, school.disabled_kinds, guardian.kinds)
+    if refused is not None:
+        return Decision(Action.SKIP, refused)
     if not guardian.channels:
         return Decision(Action.SKIP, "the guardian has no channel")
     local = now.astimezone(zone_info(school.zone))

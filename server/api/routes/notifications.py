@@ -395,8 +395,9 @@ def set_notification_policy(
     db: SessionDep,
     request: Request,
 ) -> NotificationPolicyPublic:
-    """Switch kinds of message off (or back on) for the whole school; messages already queued
-    keep their course, new ones of a switched-off kind are not written."""
+    """Switch kinds of message off (or back on) for the whole school: new messages of a
+    switched-off kind are not written, and those still waiting (queued, held for quiet hours,
+    kept for a digest) are skipped when their time comes."""
     crud.get_or_404(db, School, school_id, "school")
     policy = db.get(NotificationPolicy, school_id) or NotificationPolicy(school_id=school_id)
     before = [kind.value for kind in in_kind_order(policy.disabled_kinds)]

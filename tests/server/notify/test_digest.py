@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from server.notify.digest import build_digests
+from server.notify.models import NotificationPolicy
 from server.notify.outbox import AttendanceChange, enqueue_for_changes
 from server.notify.templates import MessageKind
 from tests.server.conftest import World
@@ -63,3 +64,19 @@ def test_news_after_the_digest_hour_waits_for_the_next_digest(
     digests = [row for row in outbox(db) if row.kind == "digest"]
     assert [row.text.count("\n- ") for row in digests] == [1, 1]
     assert digests[0].idempotency_key != digests[1].idempotency_key
+
+
+def test_news_the_school_switched_off_before_the_digest_hour_is_left_out_of_it(
+    db: Session, engine: Engine, world: World
+) -> None:
+    add_guardian(db, world.students[0], "Trần Thị Mai", digest=True)
+    happened(db, world, MessageKind.ARRIVED, NOW)
+    happened(db, world, MessageKind.LEFT, NOW + timedelta(hours=9))
+    db.add(NotificationPolicy(school_id=world.school.id, disabled_kinds=["left"]))
+    db.commit()
+
+    assert build_digests(engine, DIGEST_HOUR) == 1
+    arrived, left, digest = outbox(db)
+    assert (arrived.status, arrived.digest_id) == ("digested", digest.id)
+    assert (left.status, left.reason) == ("skipped", "the school has turned off 'left' messages")
+    assert "đến trường" in digest.text and "rời trường" not in digest.text

@@ -24,7 +24,13 @@ from server.db import create_db_engine
 from server.models import Student, StudentGuardian, utc_now
 from server.notify.channel import Channel, Delivery, Outgoing
 from server.notify.dispatcher import ChannelBook, Dispatcher, dispatch_loop, retry_delay
-from server.notify.models import Notification, NotificationStatus, PushSubscription
+from server.notify.models import (
+    Notification,
+    NotificationPolicy,
+    NotificationPreference,
+    NotificationStatus,
+    PushSubscription,
+)
 from server.notify.outbox import AttendanceChange, enqueue_for_changes
 from server.notify.push_subscriptions import subscribe
 from server.notify.templates import MessageKind
@@ -224,6 +230,38 @@ def test_a_guardian_gets_only_their_own_childrens_messages(
     assert [(row.status, row.reason) for row in skipped] == [
         ("skipped", "the guardian is no longer linked to the student")
     ]
+
+
+def test_a_switch_thrown_or_a_choice_changed_after_queueing_stops_the_waiting_messages(
+    db: Session, engine: Engine, world: World, clock: Clock
+) -> None:
+    first, second = world.students[0], world.students[1]
+    add_guardian(db, first, "Trần Thị Mai", channels=("zalo",))
+    choosy = add_guardian(db, second, "Lê Thị Hoa", channels=("zalo",))
+    for student in (first, second):
+        changes = [
+            AttendanceChange(student.id, MessageKind.ARRIVED, NOW, gate="gate-1"),
+            AttendanceChange(student.id, MessageKind.LEFT, NOW, gate="gate-1"),
+        ]
+        enqueue_for_changes(db, changes, now=NOW)
+    db.commit()
+    assert [row.status for row in outbox(db)] == ["queued"] * 4
+
+    # The school stops "left" messages; Lê Thị Hoa then keeps only "left" ones.
+    db.add(NotificationPolicy(school_id=world.school.id, disabled_kinds=["left"]))
+    db.add(NotificationPreference(guardian_id=choosy.id, kinds=["left"]))
+    db.commit()
+    zalo = Recorder("zalo")
+    with dispatcher(engine, zalo, clock=clock) as worker:
+        worker.run_once()
+    assert [(m.kind, m.fields["student_name"]) for m in zalo.sent] == [("arrived", "Học sinh 1")]
+    outcome = {(row.student_id, row.kind): (row.status, row.reason) for row in outbox(db)}
+    assert outcome[(first.id, "left")] == ("skipped", "the school has turned off 'left' messages")
+    assert outcome[(second.id, "left")] == ("skipped", "the school has turned off 'left' messages")
+    assert outcome[(second.id, "arrived")] == (
+        "skipped",
+        "the guardian does not want 'arrived' messages",
+    )
 
 
 def test_two_dispatchers_on_one_outbox_send_each_message_exactly_once(
