@@ -3,7 +3,8 @@
 The token names what to stop and carries an HMAC-SHA256 of that with the server's secret, so it
 needs no table of issued tokens, cannot be forged or bent to another guardian, and keeps working
 (idempotently) however often it is followed. :func:`apply_opt_out` records the choice; the outbox
-honours it for every later message and the dispatcher for those already queued.
+honours it for every later message and the dispatcher for those already queued. The parent (from
+their page) or an admin (on their word) lifts it with :func:`lift_opt_out`.
 """
 
 from __future__ import annotations
@@ -81,6 +82,23 @@ def apply_opt_out(db: Session, secret: SecretStr, token: str) -> OptOut:
     }
     insert_or_ignore(db, NotificationOptOut, [row], ["guardian_id", "channel", "kind"])
     return opt_out
+
+
+def lift_opt_out(db: Session, guardian_id: int, channel: str, kind: str) -> bool:
+    """Undo an opt-out, in the caller's transaction (the guardian asked for the messages back,
+    or an admin did so on their word); False when there was none. Messages skipped meanwhile
+    stay skipped: only later ones are sent again."""
+    found = db.exec(
+        select(NotificationOptOut).where(
+            NotificationOptOut.guardian_id == guardian_id,
+            NotificationOptOut.channel == channel,
+            NotificationOptOut.kind == kind,
+        )
+    ).first()
+    if found is None:
+        return False
+    db.delete(found)
+    return True
 
 
 def opted_out(db: Session, guardian_ids: Iterable[int]) -> dict[int, OptedOut]:

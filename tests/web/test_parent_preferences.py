@@ -1,6 +1,7 @@
 """A parent's notification preferences in the browser: channels (on/off and order), kinds, quiet
 hours and the digest saved through the form are what the API then returns; a half-filled quiet
-window is refused in Vietnamese and saves nothing; the page in English; the page at 360 px.
+window is refused in Vietnamese and saves nothing; an opt-out made from a message's link is
+taken back from the page; the page in English; the page at 360 px.
 
 The school offers two channels here (Web Push and an SMS gateway), so there is an order to
 choose; nothing is sent in this module, so the gateway's address is never called."""
@@ -13,10 +14,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
 
-from server.models import AuditLog
+from server.models import AuditLog, Guardian, User
+from server.notify.models import NotificationOptOut
 from tests.web.conftest import sign_in
 from tests.web.harness import LiveSchool
 
@@ -125,6 +127,45 @@ def test_the_saved_preferences_are_what_the_api_returns(page: Page, school: Live
     cleared = preferences(page)
     assert (cleared["channels"], cleared["kinds"]) == (["push"], ALL_KINDS)
     assert (cleared["quiet_hours"], cleared["digest"]) == (None, False)
+
+
+def test_a_parent_takes_back_an_opt_out_made_from_a_message(page: Page, school: LiveSchool) -> None:
+    with Session(school.engine) as db:
+        guardian = db.exec(
+            select(Guardian)
+            .join(User, col(User.id) == Guardian.user_id)
+            .where(User.username == LiveSchool.PARENT)
+        ).one()
+        db.add_all(
+            [
+                NotificationOptOut(guardian_id=guardian.id, channel="sms", kind="arrived"),
+                NotificationOptOut(guardian_id=guardian.id, channel="push", kind="all"),
+            ]
+        )
+        db.commit()
+    try:
+        page.reload()
+        stopped = page.locator("#opted-out")
+        expect(stopped).to_contain_text("Tin đã ngừng nhận từ liên kết trong tin nhắn")
+        expect(stopped.locator("li")).to_have_text(
+            [
+                "Thông báo trình duyệt — Mọi loại tin Nhận lại",
+                "Tin nhắn SMS — Đến trường Nhận lại",
+            ]
+        )
+        stopped.get_by_role("button", name="Nhận lại: Tin nhắn SMS — Đến trường").click()
+        expect(stopped.locator("li")).to_have_count(1)
+        assert preferences(page)["opted_out"] == [{"channel": "push", "kind": "all"}]
+        # The other by keyboard: focus the button, press Enter.
+        stopped.get_by_role("button", name="Nhận lại: Thông báo trình duyệt — Mọi loại tin").press(
+            "Enter"
+        )
+        expect(stopped).to_have_count(0)
+        assert preferences(page)["opted_out"] == []
+    finally:
+        with Session(school.engine) as db:
+            db.exec(delete(NotificationOptOut))
+            db.commit()
 
 
 @pytest.mark.parametrize(("start", "end"), [("21:30", ""), ("", "06:30"), ("07:00", "07:00")])

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives import serialization
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.encoders import jsonable_encoder
 from py_vapid import Vapid, b64urlencode
 from sqlalchemy import delete
@@ -59,6 +59,7 @@ from server.notify.models import (
     NotificationStatus,
     PushSubscription,
 )
+from server.notify.opt_out import lift_opt_out
 from server.notify.preferences import QuietHours
 from server.notify.push_subscriptions import subscribe
 from server.notify.settings import NotifySection
@@ -261,11 +262,7 @@ def _children(
     quiet = None
     if stored.quiet_start is not None and stored.quiet_end is not None:
         quiet = QuietHours(start=stored.quiet_start, end=stored.quiet_end)
-    opted = db.exec(
-        select(NotificationOptOut)
-        .where(NotificationOptOut.guardian_id == guardian.id)
-        .order_by(col(NotificationOptOut.channel), col(NotificationOptOut.kind))
-    ).all()
+    opted = _opt_outs(db, guardian.id)
     disabled = _disabled_kinds(db, (student.school_id for _, student, _ in links))
     return [
         ChildNotificationPreferences(
@@ -284,7 +281,7 @@ def _children(
             allowed_kinds=[
                 kind for kind in MessageKind if kind not in disabled.get(student.school_id, ())
             ],
-            opted_out=[OptedOut(channel=row.channel, kind=row.kind) for row in opted],
+            opted_out=opted,
         )
         for link, student, class_name in links
     ]
@@ -363,6 +360,77 @@ def _change(before: ChildNotificationPreferences, after: ChildNotificationPrefer
     return jsonable_encoder(
         {"before": before.model_dump(include=fields), "after": after.model_dump(include=fields)}
     )
+
+
+# --- opt-outs from a message's link ---------------------------------------------------------------
+
+OptOutChannel = Annotated[str, Path(min_length=1, max_length=32)]
+OptOutKind = Annotated[str, Path(min_length=1, max_length=32)]
+
+
+def _opt_outs(db: Session, guardian_id: int) -> list[OptedOut]:
+    rows = db.exec(
+        select(NotificationOptOut)
+        .where(NotificationOptOut.guardian_id == guardian_id)
+        .order_by(col(NotificationOptOut.channel), col(NotificationOptOut.kind))
+    )
+    return [OptedOut(channel=row.channel, kind=row.kind) for row in rows]
+
+
+def _lift(
+    db: Session, actor: User, guardian_id: int, channel: str, kind: str, request: Request
+) -> None:
+    """Remove one opt-out and audit who did it; 404 (nothing changed) when there is none."""
+    if not lift_opt_out(db, guardian_id, channel, kind):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"không có lựa chọn ngừng nhận tin {kind!r} qua {channel!r} / "
+            f"no opt-out from {kind!r} messages on {channel!r}",
+        )
+    audit.record(
+        db,
+        actor_id=actor.id,
+        action="notification_opt_out.delete",
+        entity=NotificationOptOut.__tablename__,
+        entity_id=guardian_id,
+        detail={"channel": channel, "kind": kind},
+        ip=client_ip(request),
+    )
+    db.commit()
+
+
+@router.delete("/me/notification-opt-outs/{channel}/{kind}", status_code=status.HTTP_204_NO_CONTENT)
+def lift_my_opt_out(
+    channel: OptOutChannel, kind: OptOutKind, user: ParentUser, db: SessionDep, request: Request
+) -> None:
+    """Get again the messages the signed-in parent stopped from a message's link (the ones
+    skipped meanwhile are not sent)."""
+    _lift(db, user, _guardian_or_404(db, user).id, channel, kind, request)
+
+
+@router.get("/guardians/{guardian_id}/notification-opt-outs")
+def guardian_opt_outs(guardian_id: IdPath, _admin: AdminUser, db: SessionDep) -> list[OptedOut]:
+    """What a guardian stopped from messages' links (admins only, e.g. for a parent who asks
+    on the phone why nothing comes)."""
+    crud.get_or_404(db, Guardian, guardian_id, "guardian")
+    return _opt_outs(db, guardian_id)
+
+
+@router.delete(
+    "/guardians/{guardian_id}/notification-opt-outs/{channel}/{kind}",
+    status_code=status.HTTP_204_NO_CONTENT,
+)
+def lift_guardian_opt_out(
+    guardian_id: IdPath,
+    channel: OptOutChannel,
+    kind: OptOutKind,
+    admin: AdminUser,
+    db: SessionDep,
+    request: Request,
+) -> None:
+    """Lift a guardian's opt-out on their word (admins only; audited)."""
+    crud.get_or_404(db, Guardian, guardian_id, "guardian")
+    _lift(db, admin, guardian_id, channel, kind, request)
 
 
 # --- a school's switches -------------------------------------------------------------------------

@@ -119,6 +119,34 @@
     return form;
   }
 
+  // What the parent stopped from a message's link (per parent, not per child), each with a way
+  // to take it back; the box goes when the last one is lifted.
+  function optOutsBox(optedOut) {
+    if (!optedOut.length) return null;
+    const list = el("ul", {}, optedOut.map((o) => {
+      const what = `${t(`channel.${o.channel}`)} — ${t(`kind.${o.kind}`)}`;
+      const item = el("li", { "data-channel": o.channel, "data-kind": o.kind }, what, " ");
+      item.append(el("button", {
+        type: "button", class: "secondary small", "aria-label": `${t("prefs.opt_in")}: ${what}`,
+        onclick: async () => {
+          try {
+            const path = [o.channel, o.kind].map(encodeURIComponent).join("/");
+            await api("DELETE", `/api/v1/me/notification-opt-outs/${path}`);
+            item.remove();
+            if (!list.children.length) box.remove();
+            toast(t("common.saved"));
+          } catch (exc) {
+            toast(exc.message, true);
+          }
+        },
+      }, t("prefs.opt_in")));
+      return item;
+    }));
+    const box = el("div", { id: "opted-out" },
+      el("h3", {}, t("prefs.opted_out")), el("p", { class: "muted" }, t("prefs.opted_out_help")), list);
+    return box;
+  }
+
   // --- this browser's push subscription ---------------------------------------------------------
   const pushState = document.getElementById("push-state");
   const pushOn = document.getElementById("push-on");
@@ -205,7 +233,8 @@
 
   async function start() {
     const { children } = await api("GET", "/api/v1/me/notification-preferences");
-    document.getElementById("prefs").replaceChildren(...children.map(prefsForm));
+    const optedOut = children.length ? optOutsBox(children[0].opted_out) : null;
+    document.getElementById("prefs").replaceChildren(...[optedOut, ...children.map(prefsForm)].filter(Boolean));
     await loadChildren(children);
   }
 

@@ -19,13 +19,17 @@ from sqlmodel import Session, select
 
 from server.api.routes.notifications import get_notify_settings
 from server.models import AuditLog, Guardian, GuardianRelationship, Role, StudentGuardian
-from server.notify.models import NotificationPreference, PushSubscription
+from server.notify.models import NotificationOptOut, NotificationPreference, PushSubscription
+from server.notify.opt_out import OptOut, apply_opt_out, opt_out_token
 from server.notify.outbox import AttendanceChange, enqueue_for_changes
 from server.notify.settings import NotifySection
 from server.notify.templates import MessageKind
 from tests.server.api.conftest import Clients, Seed, _user, bearer_token
 from tests.server.conftest import fresh
 from tests.server.notify.family import NOW, SETTINGS, add_guardian, outbox
+
+SECRET = SETTINGS.opt_out_secret
+assert SECRET is not None
 
 API = "/api/v1"
 ESMS = {"kind": "esms", "api_key": "k", "secret_key": "s", "brandname": "TRUONG-A"}
@@ -331,6 +335,66 @@ def test_another_parents_child_is_not_found(
         == 403
     )
     assert audit_rows(db, "notification_preferences.update") == []
+
+
+# --- opt-outs ------------------------------------------------------------------------------------
+
+
+def test_a_parent_or_an_admin_lifts_an_opt_out_and_the_messages_come_again(
+    clients: Clients, seed: Seed, db: Session, notify_settings: NotifySection
+) -> None:
+    guardian = seed.guardian.id  # wants push first, then SMS
+    for kind in ("arrived", "all"):
+        apply_opt_out(db, SECRET, opt_out_token(SECRET, OptOut(guardian, kind, "push")))
+    db.commit()
+    arrivals(db, seed)
+    assert [row.channel for row in outbox(db)] == ["sms"]
+    shown = clients.parent.get(f"{API}/me/notification-preferences").json()["children"][0]
+    assert shown["opted_out"] == [
+        {"channel": "push", "kind": "all"},
+        {"channel": "push", "kind": "arrived"},
+    ]
+    admin_path = f"{API}/guardians/{guardian}/notification-opt-outs"
+    assert clients.admin.get(admin_path).json() == shown["opted_out"]
+
+    # The parent takes back "every kind", an admin "arrived" on the parent's word.
+    assert clients.parent.delete(f"{API}/me/notification-opt-outs/push/all").status_code == 204
+    assert clients.admin.delete(f"{admin_path}/push/arrived").status_code == 204
+    assert clients.admin.get(admin_path).json() == []
+    assert (
+        clients.parent.get(f"{API}/me/notification-preferences").json()["children"][0]["opted_out"]
+        == []
+    )
+    arrivals(db, seed, days=1)
+    assert [row.channel for row in outbox(db)] == ["sms", "push"]
+    entries = audit_rows(db, "notification_opt_out.delete")
+    assert [(e.actor_id, e.detail) for e in entries] == [
+        (seed.parent.id, {"channel": "push", "kind": "all"}),
+        (seed.admin.id, {"channel": "push", "kind": "arrived"}),
+    ]
+
+
+def test_lifting_an_opt_out_nobody_made_or_someone_elses_changes_nothing(
+    clients: Clients, seed: Seed, db: Session, notify_settings: NotifySection
+) -> None:
+    other, other_token = second_parent(db, seed)
+    apply_opt_out(db, SECRET, opt_out_token(SECRET, OptOut(other.id, "late", "sms")))
+    db.commit()
+    # The signed-in parent has no such opt-out: their own list is all they can touch.
+    assert clients.parent.delete(f"{API}/me/notification-opt-outs/sms/late").status_code == 404
+    path = f"{API}/guardians/{other.id}/notification-opt-outs"
+    for client in (clients.parent, clients.teacher, clients.technician):
+        assert client.get(path).status_code == 403
+        assert client.delete(f"{path}/sms/late").status_code == 403
+    assert clients.admin.delete(f"{path}/sms/left").status_code == 404
+    assert clients.admin.get(f"{API}/guardians/999999/notification-opt-outs").status_code == 404
+    assert clients.admin.delete(f"{path}/{'x' * 33}/late").status_code == 422
+    assert clients.admin.get(path).json() == [{"channel": "sms", "kind": "late"}]
+    assert fresh(db).exec(select(NotificationOptOut)).one().guardian_id == other.id
+    assert audit_rows(db, "notification_opt_out.delete") == []
+    with TestClient(clients.parent.app, headers={"Authorization": f"Bearer {other_token}"}) as own:
+        assert own.delete(f"{API}/me/notification-opt-outs/sms/late").status_code == 204
+    assert fresh(db).exec(select(NotificationOptOut)).all() == []
 
 
 # --- a school's switches -------------------------------------------------------------------------
