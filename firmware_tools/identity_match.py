@@ -4,9 +4,10 @@ Before a CCCD's portrait becomes a student's face template, the card must be the
 otherwise one child's face would open the gate as another. The name must agree (ignoring
 diacritics, case and spacing: a record typed without accents, "NGUYEN THI MINH CHAU", is the
 same name as "Nguyễn Thị Minh Châu"), and at least one identifier must agree too, since
-names repeat: the 12-digit personal ID number when the school uses it as the student code
-(as the education database does), and the date of birth when the record has one. A
-disagreement on anything compared refuses the card.
+names repeat: the 12-digit personal ID number (số định danh cá nhân), and the date of birth when
+the record has one. The ID number on record is the student's ``national_id``; a record without
+one falls back to the student code when that is 12 digits (a school that uses the ID number as
+the code, as the education database does). A disagreement on anything compared refuses the card.
 """
 
 from __future__ import annotations
@@ -49,9 +50,20 @@ class IdentityCheck:
         return not self.mismatches
 
 
+def _recorded_id_number(student: dict) -> tuple[str, str] | None:
+    """The student's personal ID number on record and where it is kept, or None if neither:
+    ``national_id`` when set (then the code is not compared, whatever it looks like), else a
+    12-digit student code."""
+    if student.get("national_id"):
+        return student["national_id"], "the national ID on record"
+    if ID_NUMBER.fullmatch(student["code"]):
+        return student["code"], "the student code"
+    return None
+
+
 def match_student(card: PersonalData | None, student: dict) -> IdentityCheck:
     """Compare a card's DG13 with a student as the API returns it (code, full_name,
-    date_of_birth as YYYY-MM-DD or null)."""
+    national_id as 12 digits or null, date_of_birth as YYYY-MM-DD or null)."""
     if card is None:
         return IdentityCheck(mismatches=["the card holds no personal data (DG13) to compare"])
     confirmed: list[str] = []
@@ -64,14 +76,14 @@ def match_student(card: PersonalData | None, student: dict) -> IdentityCheck:
             f"name: the card says {name!r}, the student record {student['full_name']!r}"
         )
     identifiers = 0
-    if ID_NUMBER.fullmatch(student["code"]):
+    recorded_id = _recorded_id_number(student)
+    if recorded_id is not None:
         identifiers += 1
-        if card.id_number == student["code"]:
+        number, kept_in = recorded_id
+        if card.id_number == number:
             confirmed.append(f"ID number {card.id_number}")
         else:
-            mismatches.append(
-                f"ID number: the card says {card.id_number}, the student code is {student['code']}"
-            )
+            mismatches.append(f"ID number: the card says {card.id_number}, {kept_in} is {number}")
     if student.get("date_of_birth"):
         identifiers += 1
         recorded = date.fromisoformat(student["date_of_birth"])
@@ -84,7 +96,7 @@ def match_student(card: PersonalData | None, student: dict) -> IdentityCheck:
             )
     if not identifiers:
         mismatches.append(
-            "only the name could be compared: record the student's date of birth, or use "
-            "their 12-digit personal ID number as the student code"
+            "only the name could be compared: record the student's 12-digit personal ID "
+            "number (national_id) or date of birth"
         )
     return IdentityCheck(confirmed, mismatches)

@@ -273,6 +273,14 @@ def _load(db: Session, today: date, timezone: str) -> DemoSummary:
     )
 
 
+def _national_id(gender: str, born: date, number: int) -> str:
+    """A made-up personal ID number shaped like a real one: province 001 (Hà Nội), the digit for
+    century and sex (0/1 a boy/girl born in the 1900s, 2/3 in the 2000s, …), the year of birth,
+    then the student's number as the serial, so no two demo students share one."""
+    sex_and_century = 2 * (born.year // 100 - 19) + (1 if gender == "female" else 0)
+    return f"001{sex_and_century}{born.year % 100:02d}{number:06d}"
+
+
 def _add_student(
     db: Session,
     rnd: random.Random,
@@ -281,7 +289,7 @@ def _add_student(
     starts: date,
     number: int,
 ) -> None:
-    full_name, _ = _name(rnd)
+    full_name, gender = _name(rnd)
     born = date(
         starts.year - 15 - (school_class.grade - 10), rnd.randint(1, 12), rnd.randint(1, 28)
     )
@@ -289,6 +297,7 @@ def _add_student(
         code=f"HS{starts.year % 100:02d}{number:04d}",
         full_name=full_name,
         date_of_birth=born,
+        national_id=_national_id(gender, born, number),
         school_id=school.id,
         class_id=school_class.id,
         enrolled_on=starts,

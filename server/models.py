@@ -39,6 +39,8 @@ SQLModel.metadata.naming_convention = NAMING
 # The same shapes the MQTT contract (broker.payloads) accepts, so anything stored can be sent.
 ID_REGEX = f"^{ID_PATTERN}$"
 STUDENT_CODE_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# ASCII digits only: ``\d`` would also take other scripts' digits, which no CCCD carries.
+NATIONAL_ID_REGEX = r"^[0-9]{12}$"
 CARD_UID_REGEX = r"^(?:[0-9A-F]{2}){4,10}$"
 PACK_REGEX = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
@@ -360,6 +362,16 @@ class StudentBase(SQLModel):
     )
     full_name: str = Field(max_length=128, min_length=1)
     date_of_birth: dt.date | None = None
+    national_id: str | None = Field(
+        default=None,
+        max_length=12,
+        schema_extra={"pattern": NATIONAL_ID_REGEX},
+        unique=True,
+        index=True,
+        description="The 12-digit personal identification number (số định danh cá nhân) on the "
+        "student's CCCD, which enrollment compares with the card's chip; personal data, like the "
+        "date of birth. Unique when set; many students may have none.",
+    )
     school_id: int = Field(foreign_key="school.id", ondelete="CASCADE", index=True)
     class_id: int | None = Field(
         default=None, foreign_key="school_class.id", ondelete="SET NULL", index=True

@@ -3,14 +3,17 @@ preview that lists every row's problems, and an all-or-nothing save.
 
 Each row is judged by the same pydantic models the API uses (:data:`StudentCreate`,
 :data:`GuardianCreate`), plus what only the database knows: the class exists at the school, the
-student code is not taken (in the file or already). :func:`save` re-checks everything and writes
-nothing unless every row is valid, in the caller's transaction, with an audit entry per student.
+student code and national ID number are not taken (in the file or already). :func:`save`
+re-checks everything and writes nothing unless every row is valid, in the caller's transaction,
+with an audit entry per student.
 
 Columns (a header row, in any order; unknown columns are ignored): ``code``, ``full_name``
 (required), ``class``, ``date_of_birth``, ``enrolled_on`` (``YYYY-MM-DD`` or ``DD/MM/YYYY``),
-``guardian_name``, ``guardian_phone``, ``guardian_email``, ``relationship`` (mother, father,
-grandparent, sibling, guardian, other). Guardians with the same phone — siblings' parents, or a
-guardian already on record — become one guardian linked to each child.
+``national_id`` (the 12-digit số định danh cá nhân on the student's CCCD; in Excel, a text
+cell, since a number loses the leading zeros), ``guardian_name``, ``guardian_phone``,
+``guardian_email``, ``relationship`` (mother, father, grandparent, sibling, guardian, other).
+Guardians with the same phone — siblings' parents, or a guardian already on record — become one
+guardian linked to each child.
 """
 
 from __future__ import annotations
@@ -47,12 +50,15 @@ COLUMNS = (
     "class",
     "date_of_birth",
     "enrolled_on",
+    "national_id",
     "guardian_name",
     "guardian_phone",
     "guardian_email",
     "relationship",
 )
 REQUIRED_COLUMNS = ("code", "full_name")
+# Columns no two students may share, and how a message names a value of each (Vietnamese, English).
+UNIQUE_COLUMNS = {"code": ("mã", "code"), "national_id": ("số định danh", "national ID")}
 GUARDIAN_COLUMNS = ("guardian_name", "guardian_phone", "guardian_email", "relationship")
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
@@ -216,34 +222,48 @@ class _Judged:
     guardians: dict[int, tuple[BaseModel, GuardianRelationship]]
 
 
+def _check_unique(db: Session, rows: list[RosterRow], column: str) -> None:
+    """Name, on each row, a value of a :data:`UNIQUE_COLUMNS` column that an earlier row of the
+    file or a student on record already has; empty cells are left to the model's rules."""
+    vi, en = UNIQUE_COLUMNS[column]
+    field = getattr(Student, column)
+    values = {value for row in rows if (value := row.values.get(column, ""))}
+    taken = set(db.exec(select(field).where(col(field).in_(values))))
+    seen: dict[str, int] = {}
+    for row in rows:
+        value = row.values.get(column, "")
+        if not value:
+            continue
+        if value in seen:
+            line = seen[value]
+            row.errors.append(f"{column}: trùng {vi} với dòng {line} / same {en} as line {line}")
+        elif value in taken:
+            row.errors.append(
+                f"{column}: đã có học sinh {vi} {value} / a student with {en} {value} exists"
+            )
+        seen.setdefault(value, row.line)
+
+
 def _judge(db: Session, school_id: int, rows: list[RosterRow]) -> _Judged:
     classes = _class_ids(db, school_id)
-    codes = [row.values.get("code", "") for row in rows]
-    taken = set(db.exec(select(Student.code).where(col(Student.code).in_(codes))))
-    seen: dict[str, int] = {}
+    for column in UNIQUE_COLUMNS:
+        _check_unique(db, rows, column)
     students: dict[int, BaseModel] = {}
     guardians: dict[int, tuple[BaseModel, GuardianRelationship]] = {}
     for row in rows:
         values = row.values
-        code = values.get("code", "")
         class_name = values.get("class", "")
         class_id = classes.get(class_name.casefold()) if class_name else None
         if class_name and class_id is None:
             row.errors.append(f"class: không có lớp {class_name} / no class {class_name}")
-        if code in seen:
-            row.errors.append(
-                f"code: trùng mã với dòng {seen[code]} / same code as line {seen[code]}"
-            )
-        elif code in taken:
-            row.errors.append(f"code: đã có học sinh mã {code} / student {code} already exists")
-        seen.setdefault(code, row.line)
         try:
             students[row.line] = StudentCreate.model_validate(
                 {
-                    "code": code,
+                    "code": values.get("code", ""),
                     "full_name": values.get("full_name", ""),
                     "date_of_birth": _date(values.get("date_of_birth", "")),
                     "enrolled_on": _date(values.get("enrolled_on", "")),
+                    "national_id": values.get("national_id") or None,
                     "school_id": school_id,
                     "class_id": class_id,
                 }

@@ -168,6 +168,7 @@ def erase_student(db: Session, student: Student, actor_id: int) -> ErasureSummar
     student.code = f"erased-{sid}"
     student.full_name = ERASED_NAME
     student.date_of_birth = None
+    student.national_id = None
     student.enrolled_on = None
     student.status = StudentStatus.TRANSFERRED
     student.updated_at = utc_now()

@@ -172,7 +172,7 @@ VI: dict[str, str] = {
     "dashboard.devices_online": "Cổng đang hoạt động",
     "import.title": "Nhập danh sách học sinh và phụ huynh",
     "import.help": "Tệp CSV hoặc Excel (.xlsx) với các cột: code, full_name, class, "
-    "date_of_birth, guardian_name, guardian_phone, guardian_email, relationship. "
+    "date_of_birth, national_id, guardian_name, guardian_phone, guardian_email, relationship. "
     "Xem trước để kiểm tra, chưa có gì được lưu cho đến khi bạn xác nhận.",
     "import.file": "Tệp danh sách",
     "import.school": "Trường",
@@ -234,6 +234,7 @@ VI: dict[str, str] = {
     "field.homeroom_teacher_id": "Mã giáo viên chủ nhiệm",
     "field.full_name": "Họ và tên",
     "field.date_of_birth": "Ngày sinh",
+    "field.national_id": "Số định danh cá nhân",
     "field.class_id": "Mã lớp",
     "field.status": "Tình trạng",
     "field.phone": "Điện thoại",
@@ -415,7 +416,7 @@ EN: dict[str, str] = {
     "dashboard.devices_online": "Gates online",
     "import.title": "Import students and guardians",
     "import.help": "A CSV or Excel (.xlsx) file with the columns code, full_name, class, "
-    "date_of_birth, guardian_name, guardian_phone, guardian_email, relationship. "
+    "date_of_birth, national_id, guardian_name, guardian_phone, guardian_email, relationship. "
     "The preview checks every row; nothing is saved until you confirm.",
     "import.file": "Roster file",
     "import.school": "School",
@@ -478,6 +479,7 @@ EN: dict[str, str] = {
     "field.homeroom_teacher_id": "Homeroom teacher id",
     "field.full_name": "Full name",
     "field.date_of_birth": "Date of birth",
+    "field.national_id": "Personal ID number",
     "field.class_id": "Class id",
     "field.status": "Status",
     "field.phone": "Phone",

@@ -36,6 +36,8 @@ GROUP = "face_recognition/_multi_face/kit_with_rose.jpg"
 NO_FACE = "compreface/_no_face/017_0.jpg"
 BIDEN = "face_recognition/by_identity/biden/biden.jpg"  # the card holder's face: not HS1's
 CARD_HOLDER = Citizen()  # Nguyễn Thị Minh Châu, 079208001234, born 15/09/2008
+HOLDER = "HS30"  # the card holder: her record carries the card's ID number as national_id
+NAMESAKE = "HS31"  # same name, born the same day, another national ID number
 
 
 @dataclasses.dataclass
@@ -63,8 +65,9 @@ class Desk:
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory, default_pack) -> Iterator[Desk]:
-    """One school with students HS1, HS2 and the card holder (code = their ID number), shared
-    by the module's tests: a server starts in seconds but its face engine loads on first use."""
+    """One school with students HS1, HS2, the card holder and her namesake (their national ID
+    numbers on record) and a student whose code is a 12-digit ID number, shared by the module's
+    tests: a server starts in seconds but its face engine loads on first use."""
     folder = tmp_path_factory.mktemp("desk")
     url = f"sqlite:///{folder / 'campusgate.db'}"
     engine = create_db_engine(url)
@@ -73,11 +76,21 @@ def desk(tmp_path_factory: pytest.TempPathFactory, default_pack) -> Iterator[Des
         world = make_school(db, students=2)
         db.add(
             Student(
-                code=CARD_HOLDER.id_number,
+                code=HOLDER,
                 full_name="NGUYEN THI MINH CHAU",  # typed without accents at the school
                 date_of_birth=CARD_HOLDER.date_of_birth,
+                national_id=CARD_HOLDER.id_number,
                 school_id=world.school.id,
                 class_id=world.school_class.id,
+            )
+        )
+        db.add(
+            Student(
+                code=NAMESAKE,
+                full_name="Nguyễn Thị Minh Châu",
+                date_of_birth=CARD_HOLDER.date_of_birth,
+                national_id="079208005678",
+                school_id=world.school.id,
             )
         )
         db.add(
@@ -193,18 +206,17 @@ def cccd_args(port: str, card: EmrtdDocument, tmp_path: Path) -> list[str]:
 def test_a_cccd_of_the_student_gives_the_face_from_its_chip(
     desk: Desk, reader_port: str, card: EmrtdDocument, tmp_path: Path
 ) -> None:
-    code = CARD_HOLDER.id_number
-    done = enroll(desk, "--student", code, *cccd_args(reader_port, card, tmp_path), "--json")
+    done = enroll(desk, "--student", HOLDER, *cccd_args(reader_port, card, tmp_path), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["stored"] and report["templates"] == 1
     assert report["photos"] == [{"photo": 1, "file": "cccd.jpg", "problems": []}]
     assert report["identity"]["confirmed"] == [
         "name Nguyễn Thị Minh Châu",
-        f"ID number {code}",
+        f"ID number {CARD_HOLDER.id_number}",
         "date of birth 15/09/2008",
     ]
-    [template] = desk.templates(code)
+    [template] = desk.templates(HOLDER)
     assert template.source == EnrollmentSource.CCCD
 
 
@@ -224,6 +236,22 @@ def test_a_cccd_with_another_name_is_refused_and_nothing_is_uploaded(
     )
     assert "refused: this CCCD does not match student 079208009999" in done.stderr
     assert desk.templates("079208009999") == [] and len(desk.consents()) == consents
+
+
+def test_a_cccd_of_a_namesake_born_the_same_day_is_refused_on_the_national_id(
+    desk: Desk, reader_port: str, card: EmrtdDocument, tmp_path: Path
+) -> None:
+    consents = len(desk.consents())
+    done = enroll(desk, "--student", NAMESAKE, *cccd_args(reader_port, card, tmp_path))
+    assert done.returncode == 1
+    assert "✔ card and record agree: name Nguyễn Thị Minh Châu" in done.stderr
+    assert "✔ card and record agree: date of birth 15/09/2008" in done.stderr
+    assert (
+        "✘ ID number: the card says 079208001234, the national ID on record is 079208005678"
+        in done.stderr
+    )
+    assert f"refused: this CCCD does not match student {NAMESAKE}" in done.stderr
+    assert desk.templates(NAMESAKE) == [] and len(desk.consents()) == consents
 
 
 def test_a_cccd_with_wrong_mrz_data_is_refused(

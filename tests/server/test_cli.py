@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import unicodedata
@@ -21,6 +22,7 @@ from server.core.config import get_settings
 from server.main import app
 from server.migrations import current_revision, head_revision
 from server.models import (
+    NATIONAL_ID_REGEX,
     FaceEnrollment,
     Guardian,
     SchoolClass,
@@ -88,6 +90,9 @@ def test_demo_loads_a_vietnamese_school_once(
         assert name == unicodedata.normalize("NFC", name)
         assert len(name.split()) == 3
     assert any(c in "".join(names) for c in "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ")
+    national_ids = db.exec(select(Student.national_id)).all()
+    assert len(set(national_ids)) == 48
+    assert all(re.fullmatch(NATIONAL_ID_REGEX, n) for n in national_ids)
     assert sorted(db.exec(select(SchoolClass.name)).all()) == [
         "10A1", "10A2", "11A1", "11A2", "12A1", "12A2",
     ]  # fmt: skip

@@ -111,6 +111,19 @@ def test_a_card_belongs_to_one_student(db: Session, world: World) -> None:
         db.commit()
 
 
+def test_a_national_id_belongs_to_one_student_and_many_have_none(db: Session, world: World) -> None:
+    first, second, third = world.students  # none has a national ID: NULLs never clash
+    first.national_id = "079208001234"
+    db.add(first)
+    db.commit()
+    second.national_id = "079208001234"
+    db.add(second)
+    with pytest.raises(IntegrityError):
+        db.commit()
+    db.rollback()
+    assert fresh(db).get(Student, third.id).national_id is None
+
+
 def test_erasing_a_student_takes_their_cards_and_attendance(db: Session, world: World) -> None:
     student = world.students[0]
     db.add(Card(uid="04A1B2C3D4E5F6", student_id=student.id))
@@ -146,3 +159,5 @@ def test_input_schemas_say_what_is_wrong() -> None:
         SchoolBase(name="Trường A", timezone="Asia/Hanoi_City")
     with pytest.raises(ValidationError, match="pattern"):
         StudentBase(code="HS 1", full_name="Lê Văn A", school_id=1)
+    with pytest.raises(ValidationError, match="pattern"):
+        StudentBase(code="HS1", full_name="Lê Văn A", school_id=1, national_id="07920800123X")

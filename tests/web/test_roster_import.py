@@ -1,5 +1,6 @@
 """The roster import on its own (both databases): the preview names each bad row's problems and
-reads only; saving is all or nothing, links siblings to one guardian, and is audited."""
+reads only; saving is all or nothing, links siblings to one guardian, and is audited; national ID
+numbers are checked like student codes."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_each_bad_row_is_named_with_its_problems_and_nothing_is_saved(
     assert not found.ok and found.bad_rows == 3
     ok, taken, repeated, malformed = found.rows
     assert ok.errors == []
-    assert taken.errors == ["code: đã có học sinh mã HS1 / student HS1 already exists"]
+    assert taken.errors == ["code: đã có học sinh mã HS1 / a student with code HS1 exists"]
     joined = " | ".join(repeated.errors)
     assert "trùng mã với dòng 2" in joined
     assert "không có lớp 10A9" in joined
@@ -77,6 +78,50 @@ def test_each_bad_row_is_named_with_its_problems_and_nothing_is_saved(
     db.rollback()
     assert refused.value.preview.bad_rows == 3
     assert count(db, Student) == 3 and count(db, Guardian) == 0
+
+
+def test_national_ids_are_imported_and_a_bad_one_is_that_row_s_error(
+    db: Session, world: World
+) -> None:
+    on_record = world.students[0]
+    on_record.national_id = "079208001234"
+    db.add(on_record)
+    db.commit()
+    rows = (
+        "code,full_name,national_id\n"
+        "HS100,Đỗ Minh Khoa,001210004321\n"
+        "HS101,Đỗ Thu Trang,\n"
+        "HS102,Hồ Gia Huy,{}\n"
+    )
+    data = rows.format("00121000432").encode()
+    found = preview(db, world.school.id, data)
+    assert found.bad_rows == 1
+    khoa, trang, huy = found.rows
+    assert khoa.errors == trang.errors == []
+    assert [e.split(" / ")[0] for e in huy.errors] == ["national_id: sai định dạng"]
+    with pytest.raises(RosterRejected):
+        save(db, world.school.id, data, actor_id=None)
+    db.rollback()
+    assert count(db, Student) == 3
+
+    for clash, error in (
+        (
+            "079208001234",
+            "national_id: đã có học sinh số định danh 079208001234 / a student "
+            "with national ID 079208001234 exists",
+        ),
+        ("001210004321", "national_id: trùng số định danh với dòng 2 / same national ID as line 2"),
+    ):
+        assert preview(db, world.school.id, rows.format(clash).encode()).rows[2].errors == [error]
+
+    save(db, world.school.id, rows.format("001210009999").encode(), actor_id=None)
+    db.commit()
+    saved = dict(fresh(db).exec(select(Student.code, Student.national_id)).all())
+    assert (saved["HS100"], saved["HS101"], saved["HS102"]) == (
+        "001210004321",
+        None,
+        "001210009999",
+    )
 
 
 def test_an_xlsx_roster_reads_like_the_csv(db: Session, world: World) -> None:

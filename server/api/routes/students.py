@@ -45,6 +45,9 @@ from server.models import (
 
 router = APIRouter(prefix="/students", tags=["students"])
 DUPLICATE = "a student with this code exists / mã học sinh đã tồn tại"
+NATIONAL_ID_TAKEN = (
+    "another student has this national ID number / số định danh đã thuộc về học sinh khác"
+)
 MAX_RANGE_DAYS = 366
 DEFAULT_HISTORY_DAYS = 30
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -60,6 +63,18 @@ def _check_class(db: Session, student: Student) -> None:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "class_id: a class of another school / lớp của trường khác",
         )
+
+
+def _check_national_id(db: Session, national_id: str | None, student_id: int | None) -> None:
+    """409 if a student other than ``student_id`` has ``national_id``. The unique index would
+    refuse it too, but its error does not say which of the student's unique keys clashed."""
+    if national_id is None:
+        return
+    holder = db.exec(
+        select(Student.id).where(Student.national_id == national_id, Student.id != student_id)
+    ).first()
+    if holder is not None:
+        raise crud.conflict(NATIONAL_ID_TAKEN)
 
 
 def date_range(starts_on: date | None, ends_on: date | None, today: date) -> tuple[date, date]:
@@ -123,6 +138,7 @@ def create_student(
 ) -> StudentPublic:
     student = Student(**body.model_dump())
     _check_class(db, student)
+    _check_national_id(db, student.national_id, None)
     crud.store(db, student, DUPLICATE)
     audit_change(db, admin, "student.create", student, student_id=student.id, request=request)
     db.commit()
@@ -149,6 +165,7 @@ def update_student(
     """Change a student; the school's galleries follow (a student no longer active, or moved,
     leaves the gates' gallery)."""
     student = crud.get_or_404(db, Student, student_id, "student")
+    _check_national_id(db, body.national_id, student_id)  # type: ignore[attr-defined]
     before = crud.patch(db, student, StudentCreate, body, DUPLICATE)
     _check_class(db, student)
     student.updated_at = utc_now()

@@ -113,7 +113,7 @@ RESOURCE_PAGES: dict[str, tuple[str, tuple[Resource, ...]]] = {
                 "nav.students",
                 "/api/v1/students",
                 StudentCreate,
-                ("id", "code", "full_name", "class_id", "date_of_birth", "status"),
+                ("id", "code", "full_name", "class_id", "date_of_birth", "national_id", "status"),
                 (
                     ("/students/{id}", "roll.history"),
                     ("/admin/students/{id}/faces", "enroll.title"),

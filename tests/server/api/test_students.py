@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
+import pytest
 from sqlmodel import Session, select
 
 from server.models import (
@@ -62,6 +63,84 @@ def test_create_update_and_read_are_audited(clients: Clients, seed: Seed, db: Se
     }
     assert rows[2].detail == {"what": "record"}
     assert rows[2].ip is not None
+
+
+CHAU_ID = "079208001234"
+
+
+def _new_student(seed: Seed, **fields: object) -> dict[str, object]:
+    return {"full_name": "Nguyễn Thị Minh Châu", "school_id": seed.world.school.id} | fields
+
+
+def test_a_national_id_is_kept_and_read_back_audited(
+    clients: Clients, seed: Seed, db: Session
+) -> None:
+    created = clients.admin.post(
+        "/api/v1/students", json=_new_student(seed, code="HS10", national_id=CHAU_ID)
+    )
+    assert created.status_code == 201, created.text
+    student_id = created.json()["id"]
+    assert created.json()["national_id"] == CHAU_ID
+    read = clients.admin.get(f"/api/v1/students/{student_id}")
+    assert read.json()["national_id"] == CHAU_ID
+    assert [r.action for r in audit_rows(db, student_id=student_id)] == [
+        "student.create",
+        "student.read",
+    ]
+    # Students without one are many; the unique index lets every one of them be NULL.
+    assert fresh(db).get(Student, seed.students[0].id).national_id is None
+
+
+@pytest.mark.parametrize(
+    "national_id", ["07920800123", "0792080012345", "07920800123A", "O79208001234", "", "٠" * 12]
+)
+def test_a_national_id_that_is_not_12_digits_is_refused(
+    clients: Clients, seed: Seed, db: Session, national_id: str
+) -> None:
+    body = _new_student(seed, code="HS10", national_id=national_id)
+    refused = clients.admin.post("/api/v1/students", json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "national_id"]
+    changed = clients.admin.patch(
+        f"/api/v1/students/{seed.students[0].id}", json={"national_id": national_id}
+    )
+    assert changed.status_code == 422, changed.text
+    db = fresh(db)
+    assert db.exec(select(Student).where(Student.code == "HS10")).first() is None
+    assert db.get(Student, seed.students[0].id).national_id is None
+
+
+def test_a_national_id_belongs_to_one_student(clients: Clients, seed: Seed, db: Session) -> None:
+    first, second = seed.students[0].id, seed.students[1].id
+    taken = "another student has this national ID number / số định danh đã thuộc về học sinh khác"
+    assert (
+        clients.admin.patch(f"/api/v1/students/{first}", json={"national_id": CHAU_ID}).status_code
+        == 200
+    )
+    again = clients.admin.patch(f"/api/v1/students/{first}", json={"national_id": CHAU_ID})
+    assert again.status_code == 200, "a student's own number is not a clash"
+
+    duplicate = clients.admin.post(
+        "/api/v1/students", json=_new_student(seed, code="HS10", national_id=CHAU_ID)
+    )
+    assert (duplicate.status_code, duplicate.json()["detail"]) == (409, taken)
+    moved = clients.admin.patch(
+        f"/api/v1/students/{second}", json={"national_id": CHAU_ID, "full_name": "Tên Mới"}
+    )
+    assert (moved.status_code, moved.json()["detail"]) == (409, taken)
+
+    db = fresh(db)
+    assert db.exec(select(Student).where(Student.code == "HS10")).first() is None
+    assert (db.get(Student, second).national_id, db.get(Student, second).full_name) == (
+        None,
+        "Học sinh 2",
+    )
+    cleared = clients.admin.patch(f"/api/v1/students/{first}", json={"national_id": None})
+    assert cleared.status_code == 200 and cleared.json()["national_id"] is None
+    moved = clients.admin.patch(f"/api/v1/students/{second}", json={"national_id": CHAU_ID})
+    assert moved.status_code == 200 and moved.json()["national_id"] == CHAU_ID
+    updates = [r.detail for r in audit_rows(db, action="student.update", student_id=second)]
+    assert updates == [{"before": {"national_id": None}, "after": {"national_id": CHAU_ID}}]
 
 
 def test_a_list_writes_one_audit_row_per_student_shown(
@@ -146,10 +225,11 @@ def test_export_holds_everything_about_the_student(clients: Clients, seed: Seed,
     child = seed.students[0]
     _biometrics(db, seed, child)
     pass_gate(db, child, MONDAY, time(7, 5))
+    clients.admin.patch(f"/api/v1/students/{child.id}", json={"national_id": CHAU_ID})
     export = clients.parent.get(f"/api/v1/students/{child.id}/export")
     assert export.status_code == 200, export.text
     data = export.json()
-    assert data["student"]["code"] == "HS1"
+    assert (data["student"]["code"], data["student"]["national_id"]) == ("HS1", CHAU_ID)
     assert [g["guardian"]["full_name"] for g in data["guardians"]] == ["Trần Văn Bố"]
     assert [c["uid"] for c in data["cards"]] == ["04A1B2C3D4E5F6"]
     assert len(data["consents"]) == len(data["face_enrollments"]) == 1
@@ -165,7 +245,9 @@ def test_erasure_removes_personal_data_and_keeps_anonymous_counts(
     child, guardian_id = seed.students[0], seed.guardian.id
     _biometrics(db, seed, child)
     pass_gate(db, child, MONDAY, time(7, 5))
-    clients.admin.patch(f"/api/v1/students/{child.id}", json={"full_name": "Tên Cũ"})
+    clients.admin.patch(
+        f"/api/v1/students/{child.id}", json={"full_name": "Tên Cũ", "national_id": CHAU_ID}
+    )
     arrived = datetime.combine(MONDAY, time(0, 5), UTC)
     db.add(  # the message parents got about the arrival: it names the child
         Notification(
@@ -206,9 +288,10 @@ def test_erasure_removes_personal_data_and_keeps_anonymous_counts(
     assert publishes.calls[-1] == (seed.world.school.id, "erasure")  # templates leave the gates
     db = fresh(db)
     student = db.get(Student, child.id)
-    assert (student.code, student.full_name, student.status) == (
+    assert (student.code, student.full_name, student.national_id, student.status) == (
         f"erased-{child.id}",
         "(đã xoá)",
+        None,
         "transferred",
     )
     for model in (
@@ -227,6 +310,7 @@ def test_erasure_removes_personal_data_and_keeps_anonymous_counts(
     assert (mark.status, mark.first_in) == ("present", None)
     trail = audit_rows(db, student_id=child.id)
     assert "Tên Cũ" not in str([r.detail for r in trail])
+    assert CHAU_ID not in str([r.detail for r in trail])
     assert trail[-1].action == "student.erase"
     # The parent lost the link, so the child is now invisible to them.
     assert clients.parent.get(f"/api/v1/students/{child.id}").status_code == 404
