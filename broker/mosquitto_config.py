@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -138,6 +139,21 @@ def render_conf(layout: MosquittoLayout) -> str:
         require_certificate=yes_no,
         use_identity_as_username=yes_no,
     )
+
+
+def rendered_plain_port(layout: MosquittoLayout) -> int:
+    """The port of the server's plain loopback listener in ``layout``'s ``mosquitto.conf``.
+
+    ``layout`` need not know the ports: they are chosen when the instance is rendered and later
+    updates keep them (:func:`update_credentials`), so the rendered file is where they live. The
+    template puts that listener first. Raises :class:`FileNotFoundError` when nothing was
+    rendered, :class:`ValueError` when the file has no such listener.
+    """
+    for line in layout.conf_file.read_text().splitlines():
+        found = re.fullmatch(r"listener\s+(\d+)\s+127\.0\.0\.1", line.strip())
+        if found:
+            return int(found[1])
+    raise ValueError(f"{layout.conf_file} has no listener on 127.0.0.1")
 
 
 def render_mosquitto(

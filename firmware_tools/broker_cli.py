@@ -5,16 +5,22 @@ The registry is the one source of truth: every enabled gate with a secret gets a
 (``{site}.{device}``, the secret's ``$7$`` hash as the server stores it) and an ACL block that
 lets it write only under its own topics. Rendering again after a change and reloading the broker
 (SIGHUP) applies the change without a restart: Mosquitto disconnects at once any client whose
-account went away (see :mod:`broker.mosquitto_reload`).
+account went away (see :mod:`broker.mosquitto_reload`). It publishes no last will for such a
+client, so after the reload gatectl deletes the retained status of every gate that lost its
+account (:func:`clear_stale_statuses`), or it would say "online" for ever.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any
 
+import paho.mqtt.client as mqtt
 import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -25,11 +31,14 @@ from broker.mosquitto_config import (
     DeviceAccount,
     MosquittoLayout,
     render_mosquitto,
+    rendered_plain_port,
     update_credentials,
 )
 from broker.mosquitto_reload import ReloadError, reload_mosquitto
 from broker.passwords import hash_password, new_password, read_password_file
 from broker.pki import create_ca, issue_server_cert
+from broker.topics import Channel, TopicError, parse_topic, subscription
+from firmware_tools.broker_session import BrokerConnectError, BrokerTarget, close, connect
 from firmware_tools.server_api import ApiError, ServerApi
 from firmware_tools.server_options import AsJson, ServerCa, ServerUrl, Token, fail, server_api
 
@@ -52,6 +61,21 @@ BrokerDir = Annotated[
         help="The broker's directory, as `gatectl broker render --out` made it.",
     ),
 ]
+ServicePassword = Annotated[
+    str | None,
+    typer.Option(
+        "--broker-password",
+        envvar="GATECTL_BROKER_PASSWORD",
+        metavar="PASSWORD",
+        help="The server's broker password, to delete cut-off gates' statuses after the reload "
+        f"(default: the one in DIR/{SERVICE_PASSWORD_FILE}).",
+    ),
+]
+STATUS_CLEAR_TIMEOUT_S = 10.0
+
+
+class StatusClearError(RuntimeError):
+    """The broker kept a cut-off gate's retained status; the message says which and why."""
 
 
 def check_broker_dir(broker_dir: Path) -> None:
@@ -61,28 +85,138 @@ def check_broker_dir(broker_dir: Path) -> None:
         fail(f"{broker_dir} holds no rendered broker: run `gatectl broker render --out` first")
 
 
-def sync_broker(api: ServerApi, broker_dir: Path, *, reload: bool = True) -> dict[str, Any]:
+def service_target(broker_dir: Path, password: str | None) -> BrokerTarget:
+    """How gatectl signs in to the broker in ``broker_dir`` as the server's account (as `gate
+    status` does): on its plain loopback listener, with ``password`` or else the one `broker
+    render` left in the directory. Exit 1 when either is unknown, said before anything changes."""
+    layout = MosquittoLayout(data_dir=broker_dir)
+    try:
+        port = rendered_plain_port(layout)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot tell the broker's loopback port from {layout.conf_file}: {exc}")
+    if not password:
+        try:
+            password = (broker_dir / SERVICE_PASSWORD_FILE).read_text().strip()
+        except FileNotFoundError:
+            fail(
+                f"no {broker_dir / SERVICE_PASSWORD_FILE}: give the server's broker password "
+                "(--broker-password or GATECTL_BROKER_PASSWORD) to clear cut-off gates' statuses"
+            )
+    return BrokerTarget("127.0.0.1", port, SERVER_USERNAME, password)
+
+
+def sync_broker(
+    api: ServerApi, broker_dir: Path, *, reload: bool = True, service: BrokerTarget | None = None
+) -> dict[str, Any]:
     """Write the broker's password file and ACL in ``broker_dir`` from the registry (service
-    accounts kept) and reload the broker; what was done, for the report. Raises
-    :class:`ApiError`, :class:`ReloadError`, or FileNotFoundError when nothing was rendered."""
+    accounts kept) and reload the broker; with ``service``, then delete the retained status of
+    every gate the reload cut off. What was done, for the report. Raises :class:`ApiError`,
+    :class:`ReloadError`, :class:`BrokerConnectError`, :class:`StatusClearError`, or
+    FileNotFoundError when nothing was rendered."""
     layout = MosquittoLayout(data_dir=broker_dir)
     if not layout.password_file.is_file():
         raise FileNotFoundError(layout.password_file)
     devices, hashes = _registry(api)
     update_credentials(layout, devices, hashes)
     pid = reload_mosquitto(layout.pid_file) if reload else None
-    return {"broker_dir": str(broker_dir), "gates": len(devices), "reloaded_pid": pid}
+    done: dict[str, Any] = {
+        "broker_dir": str(broker_dir),
+        "gates": len(devices),
+        "reloaded_pid": pid,
+    }
+    if reload and service is not None:
+        done["cleared_statuses"] = clear_stale_statuses(
+            service, {(d.site, d.device) for d in devices}
+        )
+    return done
 
 
-def sync_or_fail(api: ServerApi, broker_dir: Path, *, reload: bool = True) -> dict[str, Any]:
+def sync_or_fail(
+    api: ServerApi, broker_dir: Path, *, reload: bool = True, service: BrokerTarget | None = None
+) -> dict[str, Any]:
     """:func:`sync_broker`, with any failure reported as gatectl's exit 1."""
     check_broker_dir(broker_dir)
     try:
-        return sync_broker(api, broker_dir, reload=reload)
+        return sync_broker(api, broker_dir, reload=reload, service=service)
     except FileNotFoundError:
         fail(f"{broker_dir} holds no rendered broker: run `gatectl broker render --out` first")
     except (ApiError, ReloadError) as exc:
         fail(f"the broker was not updated: {exc}")
+    except (BrokerConnectError, StatusClearError) as exc:
+        fail(f"the broker was updated and reloaded, but cut-off gates may still show online: {exc}")
+
+
+def clear_stale_statuses(
+    service: BrokerTarget,
+    keep: Collection[tuple[str, str]],
+    timeout_s: float = STATUS_CLEAR_TIMEOUT_S,
+) -> list[str]:
+    """Delete the retained status of every gate on the broker but the ``keep`` ones (SITE,
+    DEVICE) with a zero-length retained message, MQTT's way; return them as SITE/DEVICE.
+
+    Mosquitto publishes no will for a gate its reload cut off (revoked, disabled, removed), so
+    that gate's status would say "online" for ever. Reading the statuses again checks the
+    deletions: a broker that has not yet applied the reload's ACL (SIGHUP is handled after
+    ``kill`` returns, and MQTT 3.1.1 acknowledges a refused publish all the same) is asked
+    again until ``timeout_s`` has passed. Raises :class:`BrokerConnectError` when the service
+    account cannot sign in, :class:`StatusClearError` when a status stays."""
+    deadline = time.monotonic() + timeout_s
+    client = connect(service)
+    try:
+        stale = _stale_statuses(client, keep, timeout_s)
+        cleared = sorted(f"{site}/{device}" for site, device in stale.values())
+        while stale:
+            if time.monotonic() > deadline:
+                raise StatusClearError(
+                    f"the broker keeps the status of {', '.join(sorted(stale))}: does its ACL "
+                    f"let {service.username} write cg/v1/+/+/status?"
+                )
+            for topic in stale:
+                _delete_retained(client, topic, timeout_s)
+            stale = _stale_statuses(client, keep, timeout_s)
+            if stale:
+                time.sleep(0.2)
+        return cleared
+    finally:
+        close(client)
+
+
+def _stale_statuses(
+    client: mqtt.Client, keep: Collection[tuple[str, str]], timeout_s: float
+) -> dict[str, tuple[str, str]]:
+    """The retained statuses of gates not in ``keep``: their topics, with (SITE, DEVICE).
+
+    Subscribing makes the broker send every retained status; the UNSUBACK of the unsubscribe
+    sent right after comes behind the last of them, since the broker answers one client's
+    packets in order, so it marks the end without waiting out a timer. QoS 0: a retained
+    message at QoS 1 would wait for the in-flight window, behind the UNSUBACK."""
+    found: dict[str, tuple[str, str]] = {}
+    ended = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = parse_topic(message.topic)
+        except (TopicError, UnicodeDecodeError):
+            return
+        if message.retain and topic.channel is Channel.STATUS and topic.device is not None:
+            found[message.topic] = (topic.site, topic.device)
+
+    client.on_message = on_message
+    client.on_unsubscribe = lambda *_: ended.set()
+    statuses = subscription(Channel.STATUS)
+    client.subscribe(statuses, qos=0)
+    client.unsubscribe(statuses)
+    if not ended.wait(timeout_s):
+        raise StatusClearError(f"no answer from the broker within {timeout_s:g} s")
+    return {topic: gate for topic, gate in found.items() if gate not in keep}
+
+
+def _delete_retained(client: mqtt.Client, topic: str, timeout_s: float) -> None:
+    """Publish the zero-length retained message that makes the broker forget ``topic``'s."""
+    try:
+        client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout_s)
+    except (RuntimeError, ValueError) as exc:
+        raise StatusClearError(f"cannot delete the status on {topic}: {exc}") from None
 
 
 def _registry(api: ServerApi) -> tuple[list[DeviceAccount], dict[str, str]]:
@@ -270,14 +404,21 @@ def sync(
     token: Token,
     server_ca: ServerCa = None,
     reload: Annotated[bool, typer.Option(help="Reload the broker afterwards (SIGHUP).")] = True,
+    broker_password: ServicePassword = None,
     as_json: AsJson = False,
 ) -> None:
     """Bring the broker's password file and ACL up to date with the registry and reload it
     (after gates were added, provisioned, claimed or revoked elsewhere). Gates that lost their
-    account are disconnected by the reload."""
-    done = sync_or_fail(server_api(server, token, server_ca), broker_dir, reload=reload)
+    account are disconnected by the reload, and their retained status is deleted, so `gatectl
+    gate status` no longer shows them online."""
+    api = server_api(server, token, server_ca)
+    check_broker_dir(broker_dir)
+    service = service_target(broker_dir, broker_password) if reload else None
+    done = sync_or_fail(api, broker_dir, reload=reload, service=service)
     if as_json:
         print(json.dumps(done, indent=2))
-    else:
-        reloaded = f"; broker reloaded (pid {done['reloaded_pid']})" if reload else ""
-        console.print(f"{done['gates']} gate account(s) written to {broker_dir}{reloaded}")
+        return
+    reloaded = f"; broker reloaded (pid {done['reloaded_pid']})" if reload else ""
+    console.print(f"{done['gates']} gate account(s) written to {broker_dir}{reloaded}")
+    if done.get("cleared_statuses"):
+        console.print(f"status deleted for {', '.join(done['cleared_statuses'])}")

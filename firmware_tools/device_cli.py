@@ -24,7 +24,12 @@ from cryptography import x509
 from rich.console import Console
 from rich.table import Table
 
-from firmware_tools.broker_cli import check_broker_dir, sync_or_fail
+from firmware_tools.broker_cli import (
+    ServicePassword,
+    check_broker_dir,
+    service_target,
+    sync_or_fail,
+)
 from firmware_tools.bundle import CONFIG_FILE, BundleExists, GateBundle
 from firmware_tools.server_api import ApiError
 from firmware_tools.server_options import AsJson, ServerCa, ServerUrl, Token, fail, server_api
@@ -235,13 +240,17 @@ def revoke(
     token: Token,
     server_ca: ServerCa = None,
     broker_dir: OptionalBrokerDir = None,
+    broker_password: ServicePassword = None,
     as_json: AsJson = False,
 ) -> None:
     """Cut a gate off: the server disables it and deletes its secret and claim tokens; with
     --broker-dir the broker drops its account and is reloaded, which disconnects the gate if
-    it is connected and refuses it from then on."""
+    it is connected and refuses it from then on, and its retained status is deleted (the
+    broker publishes no last will for it), so `gatectl gate status` stops showing it online."""
+    service = None
     if broker_dir is not None:
         check_broker_dir(broker_dir)
+        service = service_target(broker_dir, broker_password)
     api = server_api(server, token, server_ca)
     try:
         with console.status(f"revoking {device}"):
@@ -252,12 +261,13 @@ def revoke(
     username = f"{revoked['site']}.{revoked['device_id']}"
     result: dict[str, Any] = {"device": revoked, "username": username}
     if broker_dir is not None:
-        result["broker"] = sync_or_fail(api, broker_dir)
+        result["broker"] = sync_or_fail(api, broker_dir, service=service)
     _report(result, as_json, f"revoked {username} on the server")
     if broker_dir is None and not as_json:
         console.print(
-            "[yellow]the broker accepts the gate until it is updated: run `gatectl broker sync "
-            "--broker-dir DIR` on the broker's host[/yellow]"
+            "[yellow]the broker accepts the gate, and shows its last status, until it is "
+            "updated: run `gatectl broker sync --broker-dir DIR` on the broker's host (it also "
+            "deletes the gate's status)[/yellow]"
         )
 
 

@@ -5,10 +5,13 @@ last will or clean goodbye) and sends ``telemetry`` every ``telemetry.interval_s
 which the broker does not keep. So the status of every gate arrives at once, and telemetry
 only from the gates that send some while this command listens (``--wait``). Reading those
 topics takes a service account (the server's, ``campusgate-server``, by default): the ACL lets
-a gate read only its own config, commands and gallery.
+a gate read only its own config, commands and gallery. A gate the broker has no status for
+(never connected, or revoked: ``gatectl device revoke`` deletes it) is "never seen"; with the
+school server's address and a technician's token, a gate the server disabled shows as
+``revoked``.
 
-Exit codes: 0 every gate shown is online, 1 one is offline or a gate asked for has never
-reported (or the broker cannot be reached), 2 bad arguments.
+Exit codes: 0 every gate shown is online, 1 one is offline or revoked or a gate asked for has
+never reported (or the broker cannot be reached), 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,12 +36,15 @@ from broker.mosquitto_config import SERVER_USERNAME
 from broker.payloads import Status, Telemetry, utc_now
 from broker.topics import Channel, TopicError, check_id, subscription
 from firmware_tools.broker_session import BrokerConnectError, BrokerTarget, close, connect
+from firmware_tools.server_api import ApiError, ServerApi
+from firmware_tools.server_options import ServerCa, server_api
 
 app = typer.Typer(help="Gates: what they report about themselves.", no_args_is_help=True)
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_PROBLEM, EXIT_USAGE = 1, 2
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
+SERVER_TIMEOUT_S = 5.0
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -63,9 +69,12 @@ class GateReport:
     device: str
     status: Status | None = None
     telemetry: Telemetry | None = None
+    revoked: bool = False
 
     @property
     def state(self) -> str:
+        if self.revoked:
+            return "revoked"
         return self.status.state if self.status else "unknown"
 
     @property
@@ -104,6 +113,8 @@ class _Listener:
     refused: list[str] = field(default_factory=list)
 
     def on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        if not message.payload:
+            return  # a retained status deleted (gatectl does so on revoke): not malformed
         try:
             decoded = decode(message.topic, message.payload)
         except PayloadError as exc:
@@ -241,10 +252,31 @@ def gate_status(
     timezone: Annotated[
         str, typer.Option("--tz", metavar="ZONE", help="Show times in this zone.")
     ] = DEFAULT_ZONE,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="CAMPUSGATE_SERVER",
+            metavar="URL",
+            help="The school server: with --token, gates it disabled show as revoked.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", envvar="CAMPUSGATE_TOKEN", metavar="TOKEN", help="A technician's API token."
+        ),
+    ] = None,
+    server_ca: ServerCa = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show each gate's retained status and its latest telemetry, as a table or JSON."""
     host, port = parse_broker(broker)
+    api = (
+        replace(server_api(server, token, server_ca), timeout_s=SERVER_TIMEOUT_S)
+        if server and token
+        else None
+    )
     if (cert is None) != (key is None):
         raise _fail("--cert and --key go together", EXIT_USAGE)
     try:
@@ -283,7 +315,33 @@ def gate_status(
             "service account the ACL lets read cg/v1/+/+/status and telemetry",
             EXIT_PROBLEM,
         )
+    if api is not None:
+        _mark_revoked(listener.gates, named, _disabled(api))
     _show(listener, named, zone, as_json)
+
+
+def _disabled(api: ServerApi) -> set[tuple[str, str]]:
+    """The gates the server disabled (revoked), as (SITE, DEVICE); none when it cannot say,
+    since the broker's view is this command's answer and the server's only a footnote."""
+    try:
+        devices = api.devices()
+    except ApiError as exc:
+        console.print(f"cannot ask the server which gates are revoked: {exc}", markup=False)
+        return set()
+    return {(d["site"], d["device_id"]) for d in devices if not d["enabled"]}
+
+
+def _mark_revoked(
+    gates: dict[tuple[str, str], GateReport],
+    named: set[tuple[str, str]],
+    disabled: set[tuple[str, str]],
+) -> None:
+    """Show disabled gates as revoked: those on the broker (a status not yet deleted) and those
+    asked for by name that it no longer has a status for."""
+    for key in named & disabled:
+        gates.setdefault(key, GateReport(*key))
+    for key, report in gates.items():
+        report.revoked = key in disabled
 
 
 def _show(listener: _Listener, named: set[tuple[str, str]], zone: ZoneInfo, as_json: bool) -> None:
@@ -303,7 +361,9 @@ def _show(listener: _Listener, named: set[tuple[str, str]], zone: ZoneInfo, as_j
     for topic_problem in listener.rejected:
         console.print(f"malformed message ignored: {topic_problem}", markup=False)
     for site, device in missing:
-        console.print(f"{site}/{device}: no status on this broker (never connected?)")
+        console.print(
+            f"{site}/{device}: no status on this broker: never seen (never connected, or revoked)"
+        )
     if not reports and not missing:
         console.print("no gate has reported to this broker")
     if missing or not reports or any(r.state != "online" for r in reports):

@@ -20,6 +20,9 @@ Delivery guarantee (paho-mqtt 2.x, ``manual_ack=True``, QoS 1, persistent sessio
 * A message that cannot be right (bad topic, payload against the contract, unknown or disabled
   device, a device claiming another site) is logged with the reason, counted and acknowledged, so
   it is not delivered forever; it never stops the worker.
+* A zero-length status or telemetry message is no message from a gate but the deletion of a
+  retained one (``gatectl`` deletes the status of a gate the broker cut off): it is acknowledged
+  and counted as such, quietly.
 * A database error is not the message's fault: nothing is acknowledged, the transaction is
   retried with backoff until it commits (or the worker stops, leaving the messages with the
   broker). Only a single message the database refuses outright (a constraint or data error) is
@@ -55,7 +58,7 @@ from sqlmodel import Session, col, select
 
 from broker.codec import Decoded, PayloadError, decode, encode
 from broker.payloads import MAX_RECEIPT_IDS, Event, Message, Receipt, Status, Telemetry
-from broker.topics import Channel, device_topic, subscription
+from broker.topics import Channel, TopicError, device_topic, parse_topic, subscription
 from server.attendance import Calendar, Directory, apply_gate_events, place_gate_event
 from server.core.config import ServerSettings
 from server.db import create_db_engine, in_chunks, insert_or_ignore, session_scope
@@ -65,6 +68,7 @@ from server.notify import outbox
 log = logging.getLogger(__name__)
 
 CHANNELS = (Channel.EVENTS, Channel.STATUS, Channel.TELEMETRY)
+_RETAINABLE = (Channel.STATUS, Channel.TELEMETRY)
 _POISON = (IntegrityError, DataError)
 
 
@@ -75,6 +79,7 @@ class Result(StrEnum):
     DUPLICATE = "duplicate"
     DEVICE_UPDATED = "device_updated"
     REJECTED = "rejected"
+    DELETION = "deletion"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,7 @@ class IngestStats:
     duplicates: int = 0
     device_updates: int = 0
     rejected: int = 0
+    deletions: int = 0
     db_retries: int = 0
     connects: int = 0
     receipts: int = 0
@@ -425,6 +431,9 @@ class IngestWorker:
         seen: set[UUID] = set()
         handled: list[tuple[_Received, Handled]] = []
         for item in batch:
+            if _is_deletion(item.message):
+                handled.append((item, Handled(None, Result.DELETION)))
+                continue
             try:
                 decoded = decode(item.message.topic, item.message.payload)
             except (PayloadError, UnicodeDecodeError) as exc:
@@ -518,12 +527,25 @@ class IngestWorker:
             stats.duplicates += 1
         elif handled.result is Result.DEVICE_UPDATED:
             stats.device_updates += 1
+        elif handled.result is Result.DELETION:
+            stats.deletions += 1
         else:
             stats.rejected += 1
             log.warning(
                 "message rejected",
                 extra={**self._log_extra, "topic": _topic(item.message), "reason": handled.reason},
             )
+
+
+def _is_deletion(message: mqtt.MQTTMessage) -> bool:
+    """Whether ``message`` deletes a retained status or telemetry message (zero-length payload,
+    MQTT's way): the broker passes the deletion on to subscribers, and it is no bad payload."""
+    if message.payload:
+        return False
+    try:
+        return parse_topic(message.topic).channel in _RETAINABLE
+    except (TopicError, UnicodeDecodeError):
+        return False
 
 
 def _topic(message: mqtt.MQTTMessage) -> str:

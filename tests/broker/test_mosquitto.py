@@ -156,3 +156,24 @@ def test_retained_status_and_last_will(mosquitto: MosquittoInstance) -> None:
     after = _subscriber(mosquitto, topic, tls=False)
     _, payload, retained = after.get(timeout=5)
     assert retained and decode(topic, payload).message.state == "offline"
+
+
+def test_only_the_server_may_delete_a_gates_retained_status(mosquitto: MosquittoInstance) -> None:
+    """gatectl deletes the status of a gate the broker cut off (which gets no will) with the
+    server's account; another gate cannot delete it, nor write it."""
+    topic = device_topic(Channel.STATUS, "school-a", "gate-1")
+    gate = _publisher(mosquitto, GATE_1)
+    gate.publish(topic, _status("online"), qos=1, retain=True).wait_for_publish(5)
+
+    other = _publisher(mosquitto, GATE_2)
+    other.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+    _, payload, retained = _subscriber(mosquitto, topic, tls=False).get(timeout=5)
+    assert retained and decode(topic, payload).message.state == "online"
+
+    server = _publisher(mosquitto, SERVER_USERNAME)
+    server.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+    late_joiner = _subscriber(mosquitto, topic, tls=False)
+    # A retained status would reach a new subscriber before anything published after it came.
+    gate.publish(topic, _status("online"), qos=1).wait_for_publish(5)
+    _, payload, retained = late_joiner.get(timeout=5)
+    assert not retained and decode(topic, payload).message.state == "online"

@@ -8,6 +8,7 @@ from pathlib import Path
 from cryptography import x509
 from typer.testing import CliRunner
 
+from broker.mosquitto_config import MosquittoLayout, render_mosquitto
 from firmware_tools.cli import app
 
 
@@ -64,3 +65,21 @@ def test_sync_needs_a_rendered_broker(tmp_path: Path) -> None:
     common = ("--server", "http://127.0.0.1:9", "--token", "t")
     code, said = _gatectl("broker", "sync", "--broker-dir", str(tmp_path), *common)
     assert code == 1 and "gatectl broker render" in said
+
+
+def test_sync_without_the_servers_password_changes_nothing(tmp_path: Path) -> None:
+    """After the reload, sync deletes cut-off gates' statuses with the server's broker account;
+    not knowing its password is said before the server is asked or a file rewritten."""
+    render_mosquitto(MosquittoLayout(tmp_path), [], {})  # given --service-password: no file
+    acl = (tmp_path / "acl").read_text()
+    result = CliRunner().invoke(
+        app,
+        ["broker", "sync", "--broker-dir", str(tmp_path)],
+        env={
+            "CAMPUSGATE_SERVER": "http://127.0.0.1:9",
+            "CAMPUSGATE_TOKEN": "t",
+            "GATECTL_BROKER_PASSWORD": None,
+        },
+    )
+    assert result.exit_code == 1 and "--broker-password" in result.output, result.output
+    assert (tmp_path / "acl").read_text() == acl

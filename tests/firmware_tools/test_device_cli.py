@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from broker.managed import free_port
+from broker.mosquitto_config import MosquittoLayout, render_mosquitto
 from firmware_tools.cli import app
 
 
@@ -19,7 +20,7 @@ def nowhere() -> dict[str, str]:
     return {"CAMPUSGATE_SERVER": f"http://127.0.0.1:{free_port()}", "CAMPUSGATE_TOKEN": "cg_x"}
 
 
-def _gatectl(env: dict[str, str], *args: str) -> tuple[int, str]:
+def _gatectl(env: dict[str, str | None], *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args), env=env)
     return result.exit_code, " ".join(result.output.split())  # as said, not as wrapped
 
@@ -52,6 +53,19 @@ def test_an_unrendered_broker_dir_stops_before_the_server_is_asked(
 ) -> None:
     code, output = _gatectl(nowhere, "device", "revoke", "gate-1", "--broker-dir", str(tmp_path))
     assert code == 1 and "no rendered broker" in output
+
+
+def test_a_broker_dir_without_the_servers_password_stops_before_the_server_is_asked(
+    nowhere: dict[str, str], tmp_path: Path
+) -> None:
+    """Revoking deletes the gate's retained status with the server's broker account."""
+    render_mosquitto(MosquittoLayout(tmp_path), [], {})  # given --service-password: no file
+    code, output = _gatectl(
+        nowhere | {"GATECTL_BROKER_PASSWORD": None},
+        *("device", "revoke", "gate-1", "--broker-dir", str(tmp_path)),
+    )
+    assert code == 1 and "--broker-password" in output, output
+    assert "cannot reach the server" not in output
 
 
 def test_a_bundle_in_the_way_stops_before_the_server_is_asked(

@@ -4,11 +4,14 @@ Real parts only: the server (uvicorn, SQLite in a temporary folder), Mosquitto s
 ``gatectl broker render`` (TLS, passwords and ACL from the server's registry), and two gates run
 by ``campusgate edge`` from their bundles — gate A from a password bundle, gate B from a claim
 bundle. Then: A cannot publish under B's topics; a claim token works once and an expired one not
-at all; revoking A disconnects it from the running broker and keeps it out, and B never notices.
+at all; revoking A disconnects it from the running broker and keeps it out, deletes its retained
+status so that ``gatectl gate status`` stops showing it online, and B never notices; B revoked
+without the broker's directory shows as revoked until ``gatectl broker sync`` deletes its status.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import ssl
@@ -31,7 +34,7 @@ from broker.codec import decode
 from broker.managed import free_port, wait_for_port
 from broker.mosquitto_config import SERVER_USERNAME
 from broker.payloads import Status
-from broker.topics import device_topic
+from broker.topics import device_topic, parse_topic
 from firmware_tools.broker_cli import SERVICE_PASSWORD_FILE
 from firmware_tools.cli import app as gatectl
 from server.api.security import hash_password
@@ -128,9 +131,12 @@ class StatusWatch:
         self.client.loop_start()
 
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
-        status = decode(message.topic, message.payload).message
         with self._changed:
-            self.latest[status.device] = status
+            if message.payload:
+                status = decode(message.topic, message.payload).message
+                self.latest[status.device] = status
+            else:  # the retained status deleted
+                self.latest.pop(parse_topic(message.topic).device, None)
             self._changed.notify_all()
 
     def wait_online(self, *devices: str) -> None:
@@ -143,6 +149,25 @@ class StatusWatch:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def gate_status(port: int, password: str, *gates: str, server: Server | None = None) -> dict:
+    """``gatectl gate status --json`` on the broker's loopback listener with the server's
+    account; with ``server``, it also asks the server which gates are revoked."""
+    asks = {"CAMPUSGATE_SERVER": server.url, "CAMPUSGATE_TOKEN": server.token} if server else {}
+    result = CliRunner().invoke(
+        gatectl,
+        ["gate", "status", *gates, "--broker", f"127.0.0.1:{port}", "--wait", "1", "--json"],
+        env={"CAMPUSGATE_SERVER": None, "CAMPUSGATE_TOKEN": None}
+        | asks
+        | {"GATECTL_BROKER_PASSWORD": password},
+    )
+    assert result.exit_code in (0, 1), (result.output, result.exception)
+    return json.loads(result.stdout)
+
+
+def _states(report: dict) -> dict[str, str]:
+    return {gate["device"]: gate["state"] for gate in report["gates"]}
 
 
 def _connect(
@@ -341,8 +366,13 @@ def test_a_technician_brings_two_gates_online_and_revokes_one(
         assert (bundles / "c" / "gate.toml").read_bytes() == before
 
         # Revoking A disconnects it from the running broker and keeps it out; B stays on.
+        assert _states(gate_status(plain_port, service_password)) == online
         seen_a, seen_b = len(logs["a"].read_text()), len(logs["b"].read_text())
-        run_gatectl(server, "device", "revoke", f"{SITE}.gate-a", "--broker-dir", str(broker_dir))
+        revoked = run_gatectl(
+            server,
+            *("device", "revoke", f"{SITE}.gate-a", "--broker-dir", str(broker_dir), "--json"),
+        )
+        assert json.loads(revoked)["broker"]["cleared_statuses"] == [f"{SITE}/gate-a"]
         _wait_for(
             "gate A's disconnection and refused reconnect",
             lambda: "broker refused the connection" in logs["a"].read_text()[seen_a:],
@@ -356,6 +386,25 @@ def test_a_technician_brings_two_gates_online_and_revokes_one(
         assert gates[1].poll() is None
         assert "disconnected" not in logs["b"].read_text()[seen_b:]
         assert watch.latest["gate-b"].state == "online"
+
+        # The broker published no will for A, and gatectl deleted its retained "online": gate
+        # status no longer shows it online (never seen; revoked when the server is asked).
+        assert "gate-a" not in watch.latest
+        assert _states(gate_status(plain_port, service_password)) == {"gate-b": "online"}
+        asked = gate_status(plain_port, service_password, f"{SITE}/gate-a", server=server)
+        assert _states(asked) == {"gate-a": "revoked"} and asked["missing"] == []
+        unasked = gate_status(plain_port, service_password, f"{SITE}/gate-a")
+        assert unasked["gates"] == [] and unasked["missing"] == [f"{SITE}/gate-a"]
+
+        # B revoked away from the broker's host: the broker keeps it (and its "online") until
+        # `broker sync` runs there, which cuts it off and deletes its status.
+        run_gatectl(server, "device", "revoke", f"{SITE}.gate-b")
+        stale = gate_status(plain_port, service_password, server=server)
+        assert _states(stale) == {"gate-b": "revoked"}
+        assert stale["gates"][0]["status"]["state"] == "online"
+        synced = run_gatectl(server, "broker", "sync", "--broker-dir", str(broker_dir), "--json")
+        assert json.loads(synced)["cleared_statuses"] == [f"{SITE}/gate-b"]
+        assert gate_status(plain_port, service_password)["gates"] == []
     finally:
         for gate in gates:
             _stop(gate)

@@ -246,6 +246,30 @@ def test_status_and_telemetry_update_the_device(
     assert device.last_telemetry["frames_dropped"] == 3
 
 
+def test_a_deleted_status_is_let_go_quietly_but_an_empty_event_is_rejected(
+    mosquitto: MosquittoInstance, start_worker: Callable, db: Session, world: World
+) -> None:
+    """gatectl deletes the retained status of a gate the broker cut off with a zero-length
+    message, which the broker passes on to ingest: no bad payload, and no change to the device."""
+    worker = start_worker()
+    client = gate(mosquitto)
+    status = Status(
+        site="school-a", device="gate-1", state="online", ts=datetime.now(UTC), version="0.1.0"
+    )
+    status_topic = device_topic(Channel.STATUS, "school-a", "gate-1")
+    client.publish(status_topic, encode(status), qos=1, retain=True).wait_for_publish(5)
+    wait_for(lambda: worker.stats.device_updates == 1, "the status stored")
+
+    service = mosquitto.client(SERVER_USERNAME, tls=False, client_id="gatectl")
+    assert connect(mosquitto, service, tls=False) == 0
+    service.publish(status_topic, b"", qos=1, retain=True).wait_for_publish(5)
+    publish(client, "gate-1", b"", Channel.TELEMETRY)
+    publish(client, "gate-1", b"")  # an event has no retained message to delete
+    wait_for(lambda: handled(worker) + worker.stats.deletions == 3, "three messages handled")
+    assert (worker.stats.deletions, worker.stats.rejected, worker.stats.device_updates) == (2, 1, 1)
+    assert fresh(db).get(Device, world.devices["gate-1"].id).status == "online"
+
+
 def test_two_workers_on_the_shared_subscription_store_each_event_once(
     mosquitto: MosquittoInstance, start_worker: Callable, db: Session, world: World
 ) -> None:
