@@ -17,6 +17,14 @@ signed in as one class's teacher (bearer token) asking for their class's roll of
 - ``saturation``: the same clients in a closed loop (the next request as soon as the answer is
   read): the most the server does, and the latency when it is that busy.
 - ``baseline_1_client``: one client, closed loop.
+- ``idle_streams`` (only with ``streams``): no requests at all, only the open live-roll pages: what
+  keeping them open costs the server when nothing happens.
+
+With ``streams``, that many live-roll pages (Server-Sent Events, each signed in with a web session
+as one class's teacher) stay open through every run, as teachers keep the roll open on a screen.
+Each run also reports the CPU seconds the server's processes used during its measured seconds
+(``server_cpu_s``) and, on PostgreSQL, those of the database server's processes
+(``postgres_cpu_s``, every postgres process on the machine: run it on a quiet one).
 
 Latency is client-side wall time from sending the GET to having read the whole body, over
 loopback. Every request is a real one: authenticated, authorised, the roll built from the
@@ -44,6 +52,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import psutil
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
@@ -53,8 +62,9 @@ from broker.codec import decode, encode
 from broker.managed import free_port
 from broker.payloads import Event
 from broker.topics import Channel, device_topic
-from server.api.security import new_api_token, token_hash
-from server.auth_models import ApiToken
+from server.api.deps import SESSION_COOKIE
+from server.api.security import new_api_token, new_token, token_hash
+from server.auth_models import ApiToken, WebSession
 from server.db import create_db_engine, session_scope
 from server.ingest import store_batch
 from server.migrations import upgrade
@@ -70,6 +80,7 @@ from server.models import (
     Student,
     Term,
     User,
+    utc_now,
 )
 
 SITE = "bench-roll"
@@ -83,10 +94,12 @@ SERVER_START_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True)
 class Seeded:
-    """What the clients need: per class, its id and its teacher's token; and the date."""
+    """What the clients need: per class, its id and its teacher's token, and the teacher's web
+    session cookie (for the live roll, which only pages open); and the date."""
 
     day: date
     classes: list[tuple[int, str]]
+    cookies: list[str]
     events: int
 
 
@@ -136,6 +149,7 @@ def seed(engine: Engine, classes: int, per_class: int, rng: random.Random) -> Se
             for gate in GATES
         )
         tokens: list[tuple[int, str]] = []
+        cookies: list[str] = []
         codes: list[str] = []
         for n in range(classes):
             teacher = User(username=f"gv{n:03d}", full_name=f"Giáo viên {n}", role=Role.TEACHER)
@@ -157,6 +171,15 @@ def seed(engine: Engine, classes: int, per_class: int, rng: random.Random) -> Se
                 )
             )
             tokens.append((school_class.id, token))
+            cookie = new_token()
+            db.add(
+                WebSession(
+                    token_hash=token_hash(cookie),
+                    user_id=teacher.id,
+                    expires_at=utc_now() + timedelta(days=1),
+                )
+            )
+            cookies.append(cookie)
             for k in range(per_class):
                 code = f"B{n:03d}{k:03d}"
                 db.add(
@@ -174,7 +197,7 @@ def seed(engine: Engine, classes: int, per_class: int, rng: random.Random) -> Se
     for start in range(0, len(events), EVENTS_PER_BATCH):
         with session_scope(engine, write=True) as db:
             store_batch(db, [(e, e.message.ts) for e in events[start : start + EVENTS_PER_BATCH]])
-    return Seeded(day, tokens, len(events))
+    return Seeded(day, tokens, cookies, len(events))
 
 
 def _day_of(code: str, day: date, rng: random.Random) -> list[Any]:
@@ -227,10 +250,54 @@ def _start_server(url: str, data_dir: Path, port: int, workers: int) -> subproce
     raise RuntimeError("the server did not answer /healthz in time")
 
 
+def _cpu_s(processes: list[psutil.Process]) -> float:
+    """CPU seconds (user + system) ``processes`` and the children they reaped have used so far;
+    one that has ended counts 0."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def _cpu_now(server_pid: int, postgres: bool) -> dict[str, float]:
+    """CPU seconds so far of the web server's processes and, with ``postgres``, of every
+    postgres process: backends come and go with the pool's overflow, and the postmaster's
+    reaped-children times keep those that ended."""
+    server = psutil.Process(server_pid)
+    used = {"server_cpu_s": _cpu_s([server, *server.children(recursive=True)])}
+    if postgres:
+        backends = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+        used["postgres_cpu_s"] = _cpu_s(backends)
+    return used
+
+
+async def _live_roll(http: httpx.AsyncClient, url: str, opened: asyncio.Event) -> None:
+    """One open live-roll page: read its events until cancelled; ``opened`` once the first
+    snapshot arrived."""
+    async with http.stream("GET", url, timeout=None) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if line.startswith("event: snapshot"):
+                opened.set()
+
+
 async def _load(
-    base: str, seeded: Seeded, clients: int, seconds: float, warmup: float, interval: float
+    base: str,
+    seeded: Seeded,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    interval: float,
+    streams: int,
+    server: tuple[int, bool],
 ) -> dict[str, Any]:
-    """``clients`` clients for ``warmup + seconds``; the figures of the last ``seconds``.
+    """``clients`` clients for ``warmup + seconds`` beside ``streams`` open live-roll pages;
+    the figures of the last ``seconds``. ``server``: the web server's process id, and whether
+    its database is PostgreSQL.
 
     With ``interval`` 0 each client sends its next request as soon as it has read the answer
     (a closed loop: the server's saturation). Otherwise each client keeps a schedule of one
@@ -240,6 +307,7 @@ async def _load(
     """
     latencies: list[float] = []
     errors = 0
+    cpu: dict[str, float] = {}
 
     async def client(n: int, http: httpx.AsyncClient) -> None:
         nonlocal errors
@@ -259,6 +327,12 @@ async def _load(
                 errors += response.status_code != 200
             due = due + interval if interval else done
 
+    async def cpu_meter() -> None:
+        await asyncio.sleep(counted_from - time.perf_counter())
+        at_start = _cpu_now(*server)
+        await asyncio.sleep(stop_at - time.perf_counter())
+        cpu.update({name: round(s - at_start[name], 2) for name, s in _cpu_now(*server).items()})
+
     async with AsyncExitStack() as stack:
         # Made before the clock starts: an httpx client loads the CA bundle when it is made,
         # which costs tens of milliseconds of the load generator's CPU each.
@@ -268,9 +342,25 @@ async def _load(
             )
             for _, token in (seeded.classes[n % len(seeded.classes)] for n in range(clients))
         ]
-        started = time.perf_counter()
-        counted_from, stop_at = started + warmup, started + warmup + seconds
-        await asyncio.gather(*(client(n, http) for n, http in enumerate(https)))
+        readers: list[asyncio.Task] = []
+        opened: list[asyncio.Event] = []
+        for n in range(streams):
+            class_id, _ = seeded.classes[n % len(seeded.classes)]
+            cookies = {SESSION_COOKIE: seeded.cookies[n % len(seeded.cookies)]}
+            page = await stack.enter_async_context(httpx.AsyncClient(cookies=cookies))
+            opened.append(asyncio.Event())
+            url = f"{base}/web/api/classes/{class_id}/roll/stream"
+            readers.append(asyncio.create_task(_live_roll(page, url, opened[-1])))
+        try:
+            async with asyncio.timeout(SERVER_START_TIMEOUT_S):
+                await asyncio.gather(*(event.wait() for event in opened))
+            started = time.perf_counter()
+            counted_from, stop_at = started + warmup, started + warmup + seconds
+            await asyncio.gather(cpu_meter(), *(client(n, http) for n, http in enumerate(https)))
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
     return {
         "clients": clients,
         "interval_s": interval,
@@ -278,6 +368,7 @@ async def _load(
         "errors": errors,
         "requests_per_s": round(len(latencies) / seconds, 1),
         "latency_ms": percentiles_ms(latencies) if latencies else None,
+        **cpu,
     }
 
 
@@ -290,6 +381,7 @@ def run(
     warmup: float = 2.0,
     db_url: str | None = None,
     workers: int = 1,
+    streams: int = 0,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Run the benchmark on a fresh database and return the figures (see the module's text)."""
@@ -313,10 +405,18 @@ def run(
                     "saturation": (clients, 0.0),
                     "baseline_1_client": (1, 0.0),
                 }
+                if streams:
+                    runs["idle_streams"] = (0, 0.0)
+                measured = (server.pid, url.startswith("postgresql"))
                 figures = {}
                 for name, (count, every) in runs.items():
-                    progress(f"{name}: {count} client(s), interval {every:g} s, {seconds:g} s")
-                    figures[name] = asyncio.run(_load(base, seeded, count, seconds, warmup, every))
+                    progress(
+                        f"{name}: {count} client(s), interval {every:g} s, {streams} open live "
+                        f"roll(s), {seconds:g} s"
+                    )
+                    figures[name] = asyncio.run(
+                        _load(base, seeded, count, seconds, warmup, every, streams, measured)
+                    )
             finally:
                 server.terminate()
                 server.wait(timeout=30)
@@ -330,6 +430,7 @@ def run(
         "classes": classes,
         "students": classes * per_class,
         "web_workers": workers,
+        "live_rolls_open": streams,
         "gate_events": seeded.events,
         "seconds": seconds,
         "warmup_s": warmup,
@@ -341,7 +442,10 @@ def run(
             "client signed in as one class's teacher asking for that class's roll of the seeded "
             "day. concurrent: each client on a schedule of one request every interval_s, timed "
             "from when it was due; saturation: closed loop, the next request as soon as the "
-            "answer is read; baseline_1_client: one client, closed loop. Latency is client-side "
-            "wall time; the warm-up is not counted."
+            "answer is read; baseline_1_client: one client, closed loop; idle_streams: no "
+            "requests. live_rolls_open live-roll pages (SSE, web session cookies) stay open "
+            "through every run. Latency is client-side wall time; the warm-up is not counted. "
+            "server_cpu_s / postgres_cpu_s: CPU seconds of the web server's / every postgres "
+            "process during the measured seconds."
         ),
     }

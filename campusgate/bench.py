@@ -223,6 +223,14 @@ def roll(
     web_workers: Annotated[
         int, typer.Option(min=1, max=16, help="Web server processes (http.workers).")
     ] = 1,
+    streams: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=500,
+            help="Live-roll pages (SSE) held open through every run, plus an idle run.",
+        ),
+    ] = 0,
     as_json: AsJson = False,
 ) -> None:
     """The class roll under many teachers at once over HTTP, beside saturation and 1 client."""
@@ -238,6 +246,7 @@ def roll(
             seconds=seconds,
             db_url=db,
             workers=web_workers,
+            streams=streams,
             progress=lambda m: None if as_json else console.print(m),
         )
     except ValueError as exc:  # an unusable --db (not PostgreSQL or SQLite, or not fresh)

@@ -14,8 +14,9 @@ from server import web
 from server.api import errors
 from server.api.router import API_PREFIX, api_router
 from server.notify import opt_out_routes
+from server.web.roll_watch import lifespan
 
-app = FastAPI(title="campusgate server", version=version("campusgate"))
+app = FastAPI(title="campusgate server", version=version("campusgate"), lifespan=lifespan)
 errors.install(app)
 app.include_router(api_router, prefix=API_PREFIX)
 app.include_router(opt_out_routes.router)

@@ -1,55 +1,58 @@
 """The live roll as Server-Sent Events: a snapshot of the class's roll, then the students whose
-row changed, within a poll interval of the change.
+row changed, within a fraction of a second of the change.
 
-Attendance is written by ingest workers in other processes (and by other web workers), so there
-is no in-process event to wait for. Instead each stream polls a signature of the class's day that
-costs one small indexed query (the newest ``updated_at`` and the row count of the class's
-attendance that day, and the same of its students) and rebuilds the roll only when the signature
-moved — or every :data:`REFRESH_S`, because time alone turns "not yet" into "absent".
+Attendance is written by ingest workers in other processes (and by other web workers), so a
+stream sleeps until this process's watcher of the database (:mod:`server.web.roll_watch`) wakes
+it because its class's roll of the day may have changed, and then rebuilds the roll. It rebuilds
+every :data:`REFRESH_S` too, because time alone turns "not yet" into "absent"; and it follows the
+school's today by the clock, from the school's time zone it keeps (read again at each refresh),
+so an idle roll asks the database nothing in between.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
+from datetime import time as day_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from anyio import to_thread
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from server.api.roll import class_roll
-from server.models import Attendance, School, SchoolClass, Student, utc_now
+from server.models import School, SchoolClass, utc_now
+from server.web.roll_watch import Interest, Signature
 
-POLL_S = 0.25
 REFRESH_S = 30.0
 HEARTBEAT_S = 15.0
 
 
-def class_day_signature(db: Session, class_id: int, day: date) -> tuple[Any, ...]:
-    """What changes whenever the class's roll of ``day`` may have: a mark written or removed,
-    a student added, moved or edited."""
-    marks = db.exec(
-        select(func.max(Attendance.updated_at), func.count())
-        .select_from(Attendance)
-        .join(Student, col(Student.id) == Attendance.student_id)
-        .where(Student.class_id == class_id, Attendance.date == day)
-    ).one()
-    students = db.exec(
-        select(func.max(Student.updated_at), func.count()).where(Student.class_id == class_id)
-    ).one()
-    return (*marks, *students)
+def school_zone(db: Session, school_class: SchoolClass) -> ZoneInfo:
+    """The time zone of the class's school."""
+    school = db.get(School, school_class.school_id)
+    assert school is not None
+    return school.zone
+
+
+def today_in(zone: ZoneInfo) -> date:
+    """Today on the clock of ``zone``."""
+    return utc_now().astimezone(zone).date()
 
 
 def school_today(db: Session, school_class: SchoolClass) -> date:
     """Today on the class's school's clock."""
-    school = db.get(School, school_class.school_id)
-    assert school is not None
-    return utc_now().astimezone(school.zone).date()
+    return today_in(school_zone(db, school_class))
+
+
+def _seconds_to_midnight(zone: ZoneInfo) -> float:
+    now = utc_now().astimezone(zone)
+    midnight = datetime.combine(now.date() + timedelta(days=1), day_time(0), zone)
+    return midnight.timestamp() - now.timestamp()
 
 
 def roll_json(db: Session, school_class: SchoolClass, day: date) -> dict[str, Any]:
@@ -96,28 +99,34 @@ def _read(engine: Engine, fn: Any, *args: Any) -> Any:
 
 async def roll_stream(
     engine: Engine,
+    interest: Interest,
     school_class: SchoolClass,
     first: dict[str, Any],
+    signature: Signature,
     fixed_day: date | None,
 ) -> AsyncIterator[str]:
     """The events of one teacher's open roll page, starting from the roll ``first`` (already
-    read and audited by the caller). Without ``fixed_day`` the roll follows the school's today,
-    and a new day starts with a fresh snapshot."""
+    read and audited by the caller after registering ``interest``, and after reading the
+    ``signature`` of the class and day). Without ``fixed_day`` the roll follows the school's
+    today, and a new day starts with a fresh snapshot."""
     diff = RollDiff()
     day = date.fromisoformat(first["date"])
+    interest.follow(day, signature)
     yield "retry: 1000\n\n" + sse("snapshot", diff.snapshot(first))
-    signature = await to_thread.run_sync(_read, engine, class_day_signature, school_class.id, day)
+    zone = await to_thread.run_sync(_read, engine, school_zone, school_class)
     built = sent = time.monotonic()
     while True:
-        await asyncio.sleep(POLL_S)
-        today = fixed_day or await to_thread.run_sync(_read, engine, school_today, school_class)
-        now_signature = await to_thread.run_sync(
-            _read, engine, class_day_signature, school_class.id, today
-        )
+        woken = await interest.wait(_quiet_s(built, sent, None if fixed_day else zone))
+        today = fixed_day or today_in(zone)
         clock = time.monotonic()
-        if today != day or now_signature != signature or clock - built >= REFRESH_S:
+        refresh = today != day or clock - built >= REFRESH_S
+        if refresh:
+            zone = await to_thread.run_sync(_read, engine, school_zone, school_class)
+        if today != day:
+            interest.follow(today, None)
+        if refresh or woken:
             roll = await to_thread.run_sync(_read, engine, roll_json, school_class, today)
-            built, signature = clock, now_signature
+            built = clock
             if today != day:
                 day = today
                 yield sse("snapshot", diff.snapshot(roll))
@@ -131,3 +140,10 @@ async def roll_stream(
         if clock - sent >= HEARTBEAT_S:
             yield ": keep-alive\n\n"
             sent = clock
+
+
+def _quiet_s(built: float, sent: float, zone: ZoneInfo | None) -> float:
+    """How long a stream may sleep unless woken: until its refresh, its heartbeat or, when it
+    follows the school's today (``zone``), the school's midnight."""
+    quiet = min(built + REFRESH_S, sent + HEARTBEAT_S) - time.monotonic()
+    return quiet if zone is None else min(quiet, _seconds_to_midnight(zone))

@@ -20,7 +20,8 @@ from server.attendance import set_status_manually
 from server.main import app
 from server.models import AttendanceStatus, Role, User
 from server.web.i18n import EN, VI
-from server.web.live_roll import RollDiff, class_day_signature, roll_json
+from server.web.live_roll import RollDiff, roll_json
+from server.web.roll_watch import class_day_signature
 from tests.server.api.conftest import fast_argon2  # noqa: F401  (cheap hashing)
 from tests.server.conftest import TERM, World
 

@@ -3,6 +3,7 @@ with corrections, leave requests to decide, a student's history; and the roll's 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from server.api.deps import IdPath, SessionDep, audit_read, class_or_404, get_en
 from server.attendance import Calendar
 from server.models import Role, School, SchoolClass
 from server.web.live_roll import roll_json, roll_stream, school_today
+from server.web.roll_watch import Interest, class_day_signature, roll_watcher
 from server.web.session import PageAuth, StaffPage
 from server.web.templating import render
 
@@ -50,6 +52,16 @@ def roll_page(class_id: IdPath, request: Request, auth: StaffPage, db: SessionDe
     )
 
 
+async def watched_class(
+    class_id: IdPath, engine: Annotated[Engine, Depends(get_engine)]
+) -> AsyncIterator[Interest]:
+    """The roll stream's registration with the process's watcher of the database. It is made
+    before the route reads the first roll, so that a change committed meanwhile still wakes the
+    stream, and dropped once the response has ended."""
+    with roll_watcher(engine).watch(class_id) as interest:
+        yield interest
+
+
 @router.get("/web/api/classes/{class_id}/roll/stream")
 def roll_events(
     class_id: IdPath,
@@ -57,13 +69,17 @@ def roll_events(
     auth: StaffPage,
     db: SessionDep,
     engine: Annotated[Engine, Depends(get_engine)],
+    interest: Annotated[Interest, Depends(watched_class)],
     day: Annotated[date | None, Query(alias="date")] = None,
 ) -> StreamingResponse:
     """Server-Sent Events of the class's roll (today's unless ``date``): a ``snapshot``, then an
     ``update`` with the changed students whenever a mark changes. Opening it is audited like
     reading the roll."""
     school_class = class_or_404(db, auth.user, class_id)
-    first = roll_json(db, school_class, day or school_today(db, school_class))
+    first_day = day or school_today(db, school_class)
+    # Read before the roll, so that a change in between shows as a moved signature.
+    signature = class_day_signature(db, class_id, first_day)
+    first = roll_json(db, school_class, first_day)
     audit_read(
         db,
         auth.user,
@@ -73,7 +89,7 @@ def roll_events(
         detail={"class_id": class_id, "date": first["date"], "live": True},
     )
     return StreamingResponse(
-        roll_stream(engine, school_class, first, day),
+        roll_stream(engine, interest, school_class, first, signature, day),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
