@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -97,18 +97,22 @@ class Tally:
 
 
 class FlakyGateway:
-    """The eSMS handler, or HTTP 500 while ``failing`` (counting those answers)."""
+    """The eSMS handler; HTTP 500 while ``failing`` (counting those answers); while ``stalling``,
+    it takes each message (the parent will get it) but never answers, as a gateway does whose
+    reply is lost, so the sender cannot know."""
 
     def __init__(self, sms: Sms) -> None:
         self.fake = sms.fake
         self.failing = False
+        self.stalling = False
         self.errors = 0
 
     def __call__(self, request: Request) -> Reply:
         if self.failing:
             self.errors += 1
             return Reply(500, "Internal Server Error")
-        return self.fake(request)
+        reply = self.fake(request)
+        return replace(reply, stall=True) if self.stalling else reply
 
 
 class System:

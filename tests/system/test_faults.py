@@ -144,6 +144,35 @@ def test_sms_gateway_500s_then_recovers(system: System) -> None:
     assert tally.detail["sms_requests"] > tally.notified  # the 500s were real attempts
 
 
+def test_dispatcher_killed_mid_send_and_restarted(system: System) -> None:
+    """The worst moment to die: the gateway has taken the SMS, the dispatcher has not heard so.
+    Those rows stay ``sending`` under the dead dispatcher's lease; when it runs out the new one
+    sends them again with the same RequestId, which eSMS turns away (code 124) and the dispatcher
+    counts as accepted, so each parent still gets one SMS."""
+    batch = system.enroll("DK", PASSES // 2, channels=("sms",))
+    taken_before = len(system.sms.fake.sent)
+    system.gateway.stalling = True
+    with system.gate("gate-8") as gate:
+        sent = walk(gate, batch.codes)
+        gate.wait_drained(60)
+    deadline = time.monotonic() + 60
+    while len(system.sms.fake.sent) - taken_before < 2:  # taken, the answers not yet given
+        assert time.monotonic() < deadline, "the dispatcher never sent"
+        time.sleep(0.02)
+    system.kill("dispatcher")
+    in_limbo = len(system.sms.fake.sent) - taken_before
+    system.gateway.stalling = False
+    system.start("dispatcher", "dispatch")
+    deadline = time.monotonic() + 120  # the dead dispatcher's lease (30 s) must run out first
+    while system.count("", batch, sent).detail["open_notifications"]:
+        assert time.monotonic() < deadline, "the rows the dead dispatcher held were never sent"
+        time.sleep(0.5)
+    tally = system.settle("dispatcher SIGKILL mid-send", batch, sent)
+    tally.assert_nothing_lost_or_doubled()
+    # The messages taken before the kill really were sent again, and turned away.
+    assert tally.detail["sms_requests"] >= tally.notified + in_limbo
+
+
 def test_gate_clock_jumps_back_and_forward_an_hour(system: System) -> None:
     """A hand-set step (``date -s``; the kernel then says "unsynchronised") must not move the
     stamps: the gate keeps the time it had (edge.clock), so each pass is stamped when it
