@@ -39,7 +39,7 @@ from firmware_tools.broker_cli import SERVICE_PASSWORD_FILE
 from firmware_tools.cli import app as gatectl
 from server.api.security import hash_password
 from server.auth_models import DeviceClaimToken
-from server.db import create_db_engine
+from server.db import create_db_engine, writer
 from server.migrations import upgrade
 from server.models import Device, Role, School, Site, User, utc_now
 from tests.campusgate.test_up import make_clip
@@ -345,7 +345,7 @@ def test_a_technician_brings_two_gates_online_and_revokes_one(
         )
         engine = create_db_engine(server.database_url)
         try:
-            with Session(engine) as db:
+            with Session(writer(engine)) as db:
                 token = db.exec(
                     select(DeviceClaimToken).join(Device).where(Device.device_id == "gate-c")
                 ).one()

@@ -38,6 +38,7 @@ from broker.topics import Channel, device_topic
 from edge.config_writer import write_config
 from edge.outbox import Outbox
 from server.auth_models import DeviceSecret
+from server.db import writer
 from server.models import Student
 from server.notify.channel import PushSubscription
 from tests.web.harness import CAMPUSGATE, PASSWORD, SITE, LiveSchool
@@ -88,7 +89,7 @@ def give_gate_its_secret(school: LiveSchool, gate: str) -> str:
     """What provisioning does: the server learns the gate's secret (the one the broker knows it
     by), so the gate's HTTP Basic fetch of gallery files is accepted. Returns the secret."""
     secret = school.broker.passwords[f"{SITE}.{gate}"]
-    with Session(school.engine) as db:
+    with Session(writer(school.engine)) as db:
         device = school.world.devices[gate]
         db.add(DeviceSecret(device_id=device.id, secret_hash=passwords.hash_password(secret)))
         db.commit()

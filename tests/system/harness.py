@@ -39,7 +39,7 @@ from sqlmodel import select as sql_select
 
 from broker.managed import start_mosquitto
 from broker.mosquitto_config import SERVER_USERNAME, DeviceAccount
-from server.db import create_db_engine
+from server.db import create_db_engine, writer
 from server.migrations import upgrade
 from server.models import Attendance, Device, RawEvent, Student, Term
 from server.notify.models import Notification, NotificationStatus, PushSubscription
@@ -154,7 +154,7 @@ class System:
     # --- the school -----------------------------------------------------------------------------
 
     def _seed(self) -> None:
-        with Session(self.engine, expire_on_commit=False) as db:
+        with Session(writer(self.engine), expire_on_commit=False) as db:
             world = school_today(db)
             # A run that crosses midnight, here or in Hà Nội, still finds a school day.
             term = db.exec(sql_select(Term).where(Term.name == "Hôm nay")).one()
@@ -172,7 +172,7 @@ class System:
     def enroll(self, tag: str, count: int, channels: tuple[str, ...] = ("sms", "push")) -> Batch:
         """``count`` students ``{tag}000``…, each with one guardian who wants arrivals on the
         next of ``channels`` in turn (push guardians subscribed at the local push service)."""
-        with Session(self.engine, expire_on_commit=False) as db:
+        with Session(writer(self.engine), expire_on_commit=False) as db:
             students = [
                 Student(
                     code=f"{tag}{n:03d}",

@@ -20,6 +20,7 @@ from broker.managed import connect
 from broker.payloads import Status
 from broker.topics import Channel, device_topic
 from models.packs import Pack
+from server.db import writer
 from server.models import BiometricConsent, CalendarDay, Device, DeviceStatus, FaceEnrollment
 from server.notify.models import Notification, NotificationStatus
 from tests.web.conftest import sign_in
@@ -162,7 +163,7 @@ def test_a_long_list_comes_in_pages_of_200(page: Page, school: LiveSchool) -> No
         )
         for n in range(205)
     ]
-    with Session(school.engine) as db:
+    with Session(writer(school.engine)) as db:
         already = db.exec(select(func.count()).select_from(CalendarDay)).one()
         db.add_all(days)
         db.commit()
@@ -176,7 +177,7 @@ def test_a_long_list_comes_in_pages_of_200(page: Page, school: LiveSchool) -> No
         expect(rows).to_have_count(already + 205)
         expect(more).to_be_hidden()
     finally:
-        with Session(school.engine) as db:
+        with Session(writer(school.engine)) as db:
             for day in db.exec(select(CalendarDay).where(CalendarDay.date >= date(2040, 1, 1))):
                 db.delete(day)
             db.commit()

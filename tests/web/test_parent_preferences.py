@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
+from server.db import writer
 from server.models import AuditLog, Guardian, User
 from server.notify.models import NotificationOptOut
 from tests.web.conftest import sign_in
@@ -130,7 +131,7 @@ def test_the_saved_preferences_are_what_the_api_returns(page: Page, school: Live
 
 
 def test_a_parent_takes_back_an_opt_out_made_from_a_message(page: Page, school: LiveSchool) -> None:
-    with Session(school.engine) as db:
+    with Session(writer(school.engine)) as db:
         guardian = db.exec(
             select(Guardian)
             .join(User, col(User.id) == Guardian.user_id)
@@ -163,7 +164,7 @@ def test_a_parent_takes_back_an_opt_out_made_from_a_message(page: Page, school: 
         expect(stopped).to_have_count(0)
         assert preferences(page)["opted_out"] == []
     finally:
-        with Session(school.engine) as db:
+        with Session(writer(school.engine)) as db:
             db.exec(delete(NotificationOptOut))
             db.commit()
 
