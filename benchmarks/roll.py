@@ -234,9 +234,11 @@ def _start_server(url: str, data_dir: Path, port: int, workers: int) -> subproce
     env = os.environ | {
         "CAMPUSGATE_SERVER__DATABASE_URL": url,
         "CAMPUSGATE_SERVER__DATA_DIR": str(data_dir),
+        "CAMPUSGATE_SERVER__HTTP__HOST": "127.0.0.1",
+        "CAMPUSGATE_SERVER__HTTP__PORT": str(port),
+        "CAMPUSGATE_SERVER__HTTP__WORKERS": str(workers),
     }
-    script = f"from server.web_server import serve; serve('127.0.0.1', {port}, {workers})"
-    server = subprocess.Popen([sys.executable, "-c", script], env=env)
+    server = subprocess.Popen([sys.executable, "-m", "server.web_server"], env=env)
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:

@@ -192,13 +192,19 @@ def ingest(
         raise typer.Exit(1)
 
 
-def http_overrides(host: str | None, port: int | None) -> None:
-    """Make ``--host``/``--port`` the process's HTTP settings, not only uvicorn's: gallery
-    notices tell gates this address (``gallery_publish.default_base_url``), and the ingest
-    workers started here inherit the environment."""
+def http_overrides(
+    host: str | None,
+    port: int | None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+) -> None:
+    """Make ``--host``/``--port``/``--tls-…`` the process's HTTP settings, not only uvicorn's:
+    gallery notices tell gates this address and scheme (``gallery_publish.default_base_url``),
+    and the ingest workers started here inherit the environment."""
     from server.core.config import get_settings
 
-    for name, value in (("HOST", host), ("PORT", port)):
+    options = (("HOST", host), ("PORT", port), ("TLS_CERTFILE", tls_cert), ("TLS_KEYFILE", tls_key))
+    for name, value in options:
         if value is not None:
             os.environ[f"CAMPUSGATE_SERVER__HTTP__{name}"] = str(value)
     get_settings.cache_clear()
@@ -225,6 +231,14 @@ def notify() -> None:
 def run(
     host: Annotated[str | None, typer.Option(help="Web server address (default: setting).")] = None,
     port: Annotated[int | None, typer.Option(help="Web server port (default: setting).")] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve HTTPS with this PEM certificate (e.g. server.crt of gatectl "
+            "broker ca); needs --tls-key."
+        ),
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="The PEM private key of --tls-cert.")] = None,
 ) -> None:
     """Migrate, then run ingest, the absent job, gallery publishing, the notification
     dispatcher and the web server, until Ctrl-C or SIGTERM."""
@@ -234,7 +248,7 @@ def run(
     from server.notify.dispatcher import dispatch_loop
     from server.web_server import serve
 
-    http_overrides(host, port)
+    http_overrides(host, port, tls_cert, tls_key)
     settings = _settings()
     engine = _engine(settings)
     upgrade(engine)
@@ -263,7 +277,7 @@ def run(
     watchdog.start()
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
     try:
-        serve(settings.http.host, settings.http.port, settings.http.workers, level)
+        serve(settings.http, level)
     finally:
         stop.set()
         for job in jobs:

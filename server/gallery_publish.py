@@ -287,7 +287,8 @@ def default_base_url() -> str:
     public = get_face_settings().public_url
     if public is not None:
         return str(public).rstrip("/")
-    return f"http://127.0.0.1:{get_settings().http.port}/api/v1"
+    http = get_settings().http
+    return f"{http.scheme}://127.0.0.1:{http.port}/api/v1"
 
 
 @lru_cache

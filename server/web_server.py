@@ -6,7 +6,8 @@ port (``http.workers``); the ingest workers, the dispatcher and the jobs stay in
 process. The listening socket is made here, with ``IPPROTO_TCP``, rather than by uvicorn's own
 ``--workers``: a socket uvicorn binds reports protocol 0, asyncio then leaves Nagle's algorithm
 on for every accepted connection, and each keep-alive request waits ~40 ms for a delayed ACK
-(Kludex/uvicorn#3149).
+(Kludex/uvicorn#3149). With ``http.tls_certfile``/``tls_keyfile`` set, every process speaks
+HTTPS on that socket.
 """
 
 from __future__ import annotations
@@ -17,22 +18,26 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from campusgate.logs import logging_dict
+from server.core.config import HttpSection
 
 SHUTDOWN_GRACE_S = 5
 """Open live-roll streams (SSE) never end by themselves: without a limit, stopping the server
 would wait for every teacher to close the page."""
 
 
-def web_config(host: str, port: int, workers: int = 1, log_level: str = "info") -> uvicorn.Config:
+def web_config(http: HttpSection, log_level: str = "info") -> uvicorn.Config:
     """uvicorn's settings for ``server.main:app``. One process keeps the logging campusgate set
     up; each of several is set up the same way (campusgate's key=value lines)."""
+    certfile, keyfile = http.tls or (None, None)
     return uvicorn.Config(
         "server.main:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=logging_dict(log_level) if workers > 1 else None,
+        host=http.host,
+        port=http.port,
+        workers=http.workers,
+        log_config=logging_dict(log_level) if http.workers > 1 else None,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
 
 
@@ -47,14 +52,22 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(host: str, port: int, workers: int, log_level: str = "info") -> None:
-    """Serve until SIGINT/SIGTERM: in this process, or in ``workers`` child processes."""
-    config = web_config(host, port, workers, log_level)
-    if workers == 1:
+def serve(http: HttpSection, log_level: str = "info") -> None:
+    """Serve until SIGINT/SIGTERM: in this process, or in ``http.workers`` child processes."""
+    config = web_config(http, log_level)
+    if http.workers == 1:
         uvicorn.Server(config).run()
         return
-    sock = listening_socket(host, port)
+    sock = listening_socket(http.host, http.port)
     try:
         Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
+
+
+if __name__ == "__main__":
+    # The web part alone, on the CAMPUSGATE_SERVER__HTTP__… settings: for the benchmarks and
+    # tests that measure or check it without ingest, the dispatcher and the jobs.
+    from server.core.config import get_settings
+
+    serve(get_settings().http)

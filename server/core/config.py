@@ -93,6 +93,13 @@ class AttendanceSection(_Section):
 
 
 class HttpSection(_Section):
+    """Where the web server listens, and whether it speaks HTTPS itself.
+
+    Gates fetch their gallery and parents sign in over this port, so a school without a
+    reverse proxy gives the server a certificate (``gatectl broker ca`` issues one from the
+    deployment's CA, which the gates already trust) instead of serving them in clear text.
+    """
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(
@@ -101,6 +108,33 @@ class HttpSection(_Section):
         le=64,
         description="Web server processes sharing the port (one serves ~80 roll requests/s).",
     )
+    tls_certfile: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) to serve HTTPS with; None: plain HTTP, e.g. on "
+        "loopback behind a reverse proxy that terminates TLS.",
+    )
+    tls_keyfile: Path | None = Field(default=None, description="PEM private key of tls_certfile.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSection:
+        pair = (self.tls_certfile, self.tls_keyfile)
+        if (pair[0] is None) != (pair[1] is None):
+            raise ValueError("set both http.tls_certfile and http.tls_keyfile, or neither")
+        for name, path in zip(("tls_certfile", "tls_keyfile"), pair, strict=True):
+            if path is not None and not path.is_file():
+                raise ValueError(f"http.{name}: no such file {path}")
+        return self
+
+    @property
+    def tls(self) -> tuple[Path, Path] | None:
+        """(certificate, key) when the server speaks HTTPS."""
+        if self.tls_certfile is None or self.tls_keyfile is None:
+            return None
+        return self.tls_certfile, self.tls_keyfile
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.tls is None else "https"
 
 
 class ServerSettings(BaseSettings):

@@ -127,7 +127,7 @@ def test_run_s_port_is_the_port_gallery_notices_name(monkeypatch: pytest.MonkeyP
     from server.gallery_publish import default_base_url
 
     monkeypatch.delenv("CAMPUSGATE_SERVER__HTTP__PORT", raising=False)
-    monkeypatch.delenv("CAMPUSGATE_FACES__PUBLIC_URL", raising=False)
+    monkeypatch.delenv("CAMPUSGATE_SERVER__FACES__PUBLIC_URL", raising=False)
     get_settings.cache_clear()
     get_face_settings.cache_clear()
     assert default_base_url() == "http://127.0.0.1:8000/api/v1"
@@ -138,3 +138,53 @@ def test_run_s_port_is_the_port_gallery_notices_name(monkeypatch: pytest.MonkeyP
     finally:
         os.environ.pop("CAMPUSGATE_SERVER__HTTP__PORT", None)
         get_settings.cache_clear()
+
+
+def test_run_with_a_certificate_tells_gates_https(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Gallery notices must name the scheme the server speaks, or gates fetch in vain."""
+    from server.cli import http_overrides
+    from server.faces import get_face_settings
+    from server.gallery_publish import default_base_url
+
+    monkeypatch.delenv("CAMPUSGATE_SERVER__FACES__PUBLIC_URL", raising=False)
+    get_face_settings.cache_clear()
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    cert.write_text("certificate")
+    key.write_text("key")
+    names = ("PORT", "TLS_CERTFILE", "TLS_KEYFILE")
+    try:
+        http_overrides(None, 9443, cert, key)
+        assert get_settings().http.tls == (cert, key)
+        assert default_base_url() == "https://127.0.0.1:9443/api/v1"
+    finally:
+        for name in names:
+            os.environ.pop(f"CAMPUSGATE_SERVER__HTTP__{name}", None)
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--tls-cert", "{cert}"], "set both http.tls_certfile and http.tls_keyfile, or neither"),
+        (["--tls-cert", "{cert}", "--tls-key", "{missing}"], "http.tls_keyfile: no such file"),
+    ],
+)
+def test_run_refuses_half_a_certificate_before_starting_anything(
+    tmp_path: Path, options: list[str], said: str
+) -> None:
+    cert = tmp_path / "server.crt"
+    cert.write_text("certificate")
+    paths = {"cert": cert, "missing": tmp_path / "server.key"}
+    database = tmp_path / "campusgate.db"
+    ran = campusgate(
+        "server",
+        "run",
+        *(option.format(**paths) for option in options),
+        database_url=f"sqlite:///{database}",
+    )
+    assert ran.returncode == 2
+    told = " ".join((ran.stdout + ran.stderr).split())  # rich wraps long lines
+    assert "bad server settings" in told and said in told
+    assert not database.exists()  # refused before migrating

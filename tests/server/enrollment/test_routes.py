@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from broker.gallery_signing import verify
 from broker.managed import MosquittoInstance, connect, free_port
 from broker.mosquitto_config import SERVER_USERNAME
 from broker.payloads import GalleryNotice
+from broker.pki import create_ca, issue_server_cert
 from broker.topics import Channel
 from edge.fetch import https_fetcher
 from edge.gallery_store import GalleryStore
@@ -49,19 +51,37 @@ from tests.server.enrollment.conftest import (
 CONSENT = {"given_by": "guardian", "given_by_name": "Trần Văn Bố"}
 
 
-@pytest.fixture
-def http_base(app: FastAPI) -> Iterator[str]:
-    """The app served by uvicorn on loopback, as gates reach the server: ``…/api/v1``."""
+@contextmanager
+def served(app: FastAPI, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """The app served by uvicorn on loopback (HTTPS with the ``tls`` certificate and key), as
+    gates reach the server; yields its ``…/api/v1`` base."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    certfile, keyfile = tls or (None, None)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         assert thread.is_alive(), "uvicorn did not start"
         threading.Event().wait(0.02)
-    yield f"http://127.0.0.1:{port}/api/v1"
-    server.should_exit = True
-    thread.join()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}/api/v1"
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
+@pytest.fixture
+def http_base(app: FastAPI) -> Iterator[str]:
+    with served(app) as base:
+        yield base
 
 
 @pytest.fixture
@@ -123,6 +143,47 @@ def test_an_enrolled_student_reaches_the_gate_through_the_signed_gallery(
     assert newer.version == withdrawn.json()["galleries"][0]["version"] > notice.version
     assert store.apply(newer) and store.current().persons == ()
     assert _templates(db) == 0
+
+
+def test_the_gate_fetches_its_gallery_over_https_trusting_only_the_deployment_s_ca(
+    app: FastAPI,
+    db: Session,
+    seed: Seed,
+    default_pack,
+    face_engine: FaceEngine,
+    gate: str,
+    tmp_path: Path,
+) -> None:
+    """``campusgate server run --tls-cert …`` as the gate meets it: the bundle's CA (the one
+    ``gatectl broker ca`` made) verifies the server; a server it did not sign is not trusted,
+    and that gate keeps what it had."""
+    ca, impostor = create_ca(), create_ca("another CA")
+    ca.write(tmp_path / "ca.crt", tmp_path / "ca.key")
+    impostor.write(tmp_path / "impostor.crt", tmp_path / "impostor.key")
+    tls = (tmp_path / "server.crt", tmp_path / "server.key")
+    issue_server_cert(ca, ["127.0.0.1"]).write(*tls)
+    student = seed.students[0]
+    add_templates(db, student, 2, default_pack.manifest.name)
+    with served(app, tls) as base:
+        publisher = GalleryPublisher(
+            default_pack.manifest, load_or_create_key(tmp_path / "key"), base
+        )
+        app.dependency_overrides[shared_engine] = lambda: face_engine
+        app.dependency_overrides[shared_publisher] = lambda: publisher
+        notice = publisher.publish_site(db, "school-a", reason="test").notice
+        assert str(notice.url).startswith("https://")
+
+        def store(ca_file: Path, name: str) -> GalleryStore:
+            fetch = https_fetcher(gate, GATE_PASSWORD, ca_file=ca_file)
+            path = tmp_path / f"{name}.cggal"
+            return GalleryStore(path, publisher.manifest.name, publisher.key.public_key, fetch)
+
+        trusting = store(tmp_path / "ca.crt", "trusting")
+        assert trusting.apply(notice)
+        assert trusting.current().persons == (student.code,)
+        fooled = store(tmp_path / "impostor.crt", "fooled")
+        assert not fooled.apply(notice)
+        assert (fooled.rejected, fooled.current()) == (1, None)
 
 
 def test_a_gate_of_another_pack_refuses_the_gallery(
