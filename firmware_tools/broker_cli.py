@@ -106,13 +106,19 @@ def service_target(broker_dir: Path, password: str | None) -> BrokerTarget:
 
 
 def sync_broker(
-    api: ServerApi, broker_dir: Path, *, reload: bool = True, service: BrokerTarget | None = None
+    api: ServerApi,
+    broker_dir: Path,
+    *,
+    reload: bool = True,
+    service: BrokerTarget | None = None,
+    new_credential: Collection[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """Write the broker's password file and ACL in ``broker_dir`` from the registry (service
     accounts kept) and reload the broker; with ``service``, then delete the retained status of
-    every gate the reload cut off. What was done, for the report. Raises :class:`ApiError`,
-    :class:`ReloadError`, :class:`BrokerConnectError`, :class:`StatusClearError`, or
-    FileNotFoundError when nothing was rendered."""
+    every gate the reload cut off: those gone from the registry, and the ``new_credential``
+    ones (SITE, DEVICE), whose session on the old secret the reload ended. What was done, for
+    the report. Raises :class:`ApiError`, :class:`ReloadError`, :class:`BrokerConnectError`,
+    :class:`StatusClearError`, or FileNotFoundError when nothing was rendered."""
     layout = MosquittoLayout(data_dir=broker_dir)
     if not layout.password_file.is_file():
         raise FileNotFoundError(layout.password_file)
@@ -125,19 +131,25 @@ def sync_broker(
         "reloaded_pid": pid,
     }
     if reload and service is not None:
-        done["cleared_statuses"] = clear_stale_statuses(
-            service, {(d.site, d.device) for d in devices}
-        )
+        keep = {(d.site, d.device) for d in devices} - set(new_credential)
+        done["cleared_statuses"] = clear_stale_statuses(service, keep)
     return done
 
 
 def sync_or_fail(
-    api: ServerApi, broker_dir: Path, *, reload: bool = True, service: BrokerTarget | None = None
+    api: ServerApi,
+    broker_dir: Path,
+    *,
+    reload: bool = True,
+    service: BrokerTarget | None = None,
+    new_credential: Collection[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """:func:`sync_broker`, with any failure reported as gatectl's exit 1."""
     check_broker_dir(broker_dir)
     try:
-        return sync_broker(api, broker_dir, reload=reload, service=service)
+        return sync_broker(
+            api, broker_dir, reload=reload, service=service, new_credential=new_credential
+        )
     except FileNotFoundError:
         fail(f"{broker_dir} holds no rendered broker: run `gatectl broker render --out` first")
     except (ApiError, ReloadError) as exc:

@@ -182,19 +182,25 @@ def provision(
     data_dir: DataDir = None,
     force: Force = False,
     broker_dir: OptionalBrokerDir = None,
+    broker_password: ServicePassword = None,
     as_json: AsJson = False,
 ) -> None:
     """Give a registered gate a new credential and write its bundle (DIR/gate.toml, ca.crt,
     gallery.pub, bundle.json), so that `campusgate edge --config DIR/gate.toml` starts it.
 
     The gate's previous secret, and any unused claim token, stop working. Render the broker
-    afterwards (--broker-dir here, or `gatectl broker sync` on the broker's host)."""
+    afterwards (--broker-dir here, or `gatectl broker sync` on the broker's host). With
+    --broker-dir, a gate still connected on its old secret is disconnected by the reload, and
+    its retained status is deleted (the broker publishes no will for it), so it does not show
+    online until it starts from the new bundle."""
     seconds = _ttl_seconds(ttl)
     if out is None and not claim_token:
         raise typer.BadParameter("give --out DIR (or --claim-token to print a token)")
     target = _bundle_target(out, broker, ca, force) if out is not None else None
+    service = None
     if broker_dir is not None:
         check_broker_dir(broker_dir)
+        service = service_target(broker_dir, broker_password)
     api = server_api(server, token, server_ca)
     try:
         with console.status(f"provisioning {device}"):
@@ -225,7 +231,8 @@ def provision(
     elif claim_token:
         result["claim_token"] = issued["token"]
     if broker_dir is not None:
-        result["broker"] = sync_or_fail(api, broker_dir)
+        gate = (found["site"], found["device_id"])
+        result["broker"] = sync_or_fail(api, broker_dir, service=service, new_credential=[gate])
     if out is None and not as_json:
         print(issued["token"])  # the one thing on stdout, for scripts
     kind = "claim token" if claim_token else "secret"

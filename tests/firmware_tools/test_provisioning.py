@@ -4,7 +4,8 @@ Real parts only: the server (uvicorn, SQLite in a temporary folder), Mosquitto s
 ``gatectl broker render`` (TLS, passwords and ACL from the server's registry), and two gates run
 by ``campusgate edge`` from their bundles — gate A from a password bundle, gate B from a claim
 bundle. Then: A cannot publish under B's topics; a claim token works once and an expired one not
-at all; revoking A disconnects it from the running broker and keeps it out, deletes its retained
+at all; B provisioned again loses its old session and its "online" until it starts from the new
+bundle; revoking A disconnects it from the running broker and keeps it out, deletes its retained
 status so that ``gatectl gate status`` stops showing it online, and B never notices; B revoked
 without the broker's directory shows as revoked until ``gatectl broker sync`` deletes its status.
 """
@@ -244,7 +245,7 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_a_technician_brings_two_gates_online_and_revokes_one(
     server: Server, tmp_path: Path, default_pack
 ) -> None:
@@ -364,6 +365,28 @@ def test_a_technician_brings_two_gates_online_and_revokes_one(
         )
         assert expired.returncode == 2 and "expired" in expired.stderr, expired.stderr
         assert (bundles / "c" / "gate.toml").read_bytes() == before
+
+        # B provisioned again (a new SD card, say): the reload ends its session on the old
+        # secret, and gatectl deletes the "online" that session left; from the new bundle it is
+        # back, and A never noticed.
+        seen_a, seen_b = len(logs["a"].read_text()), len(logs["b"].read_text())
+        renewed = run_gatectl(
+            server,
+            *("device", "provision", f"{SITE}.gate-b", "--out", str(bundles / "b2")),
+            *("--data-dir", str(tmp_path / "state-b"), *bundle_options, "--json"),
+        )
+        assert json.loads(renewed)["broker"]["cleared_statuses"] == [f"{SITE}/gate-b"]
+        _wait_for(
+            "gate B's old secret to be refused",
+            lambda: "broker refused the connection" in logs["b"].read_text()[seen_b:],
+        )
+        assert "gate-b" not in watch.latest
+        assert _states(gate_status(plain_port, service_password)) == {"gate-a": "online"}
+        _stop(gates[1])
+        gates[1] = _start_gate(bundles / "b2", logs["b"], env)
+        watch.wait_online("gate-b")
+        assert "disconnected" not in logs["a"].read_text()[seen_a:]
+        online = {d: s.state for d, s in watch.latest.items()}
 
         # Revoking A disconnects it from the running broker and keeps it out; B stays on.
         assert _states(gate_status(plain_port, service_password)) == online
