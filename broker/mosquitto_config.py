@@ -51,7 +51,6 @@ class MosquittoLayout:
     plain_port: int = 1883
     tls_port: int = 8883
     tls_bind: str = "0.0.0.0"
-    client_certs: bool = False
     run_as: str = ""
     # Per client. The server's ingest session queues every gate's events while the server is
     # down, and Mosquitto drops what exceeds this silently: a district's whole morning rush
@@ -120,7 +119,6 @@ def render_acl(
 
 def render_conf(layout: MosquittoLayout) -> str:
     """The ``mosquitto.conf`` text for ``layout``."""
-    yes_no = "true" if layout.client_certs else "false"
     return _template("mosquitto.conf.tmpl").substitute(
         run_as=layout.run_as or getpass.getuser(),
         persistence_dir=layout.persistence_dir,
@@ -136,8 +134,6 @@ def render_conf(layout: MosquittoLayout) -> str:
         cafile=layout.cafile,
         certfile=layout.certfile,
         keyfile=layout.keyfile,
-        require_certificate=yes_no,
-        use_identity_as_username=yes_no,
     )
 
 
