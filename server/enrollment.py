@@ -32,9 +32,9 @@ from sqlmodel import Session, col, delete, select
 
 from models.engine import FaceEngine
 from models.gallery import Gallery
+from models.gallery_delta import EMBEDDING_DTYPE
 from models.images import ImageError, decode_image
 from server import audit
-from server.gallery_delta import EMBEDDING_DTYPE
 from server.gallery_publish import GATE_SCOPE
 from server.models import (
     BiometricConsent,

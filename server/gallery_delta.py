@@ -1,89 +1,34 @@
-"""Gallery changes, and deltas: the changes since a gate's version, so it need not fetch it all.
+"""Deltas from the server's side: the changes since a gate's version, built from the publish
+history so the gate need not fetch the whole file.
 
-A site's gallery is never rebuilt from scratch: each publish loads the previous file and applies
-one :class:`GalleryChange` — remove rows, add rows, replace the card table, in that order — with
-:func:`apply_change`. A gate holding version ``since`` that replays the same changes with the
-same function gets the same gallery, byte for byte (same row order, same version, since the
-gallery numbers its own versions), so it can check the result against the signed notice's
-sha256 and size exactly as it checks a downloaded file. A delta therefore needs no signature of
-its own, and a gate that gets anything else simply fetches the full file.
-
-Delta format ``cg-gallery-delta-1`` (JSON, :class:`GalleryDelta`): the site, pack, ``since``,
-the target ``version`` with its file's ``sha256`` and ``size_bytes``, and ``steps``: per
-publish after ``since``, the version it produced, the entry ids it removed, the rows it added
-(entry id, student code, the float32 little-endian template in base64) and the new card table
-or null. Templates come from the database at request time, so a delta that would need the
-template of a student erased since cannot be built (:class:`DeltaUnavailable`): the gate
-fetches the full file, which no longer holds them.
+The format, the changes and their replay are shared with the gate (:mod:`models.gallery_delta`,
+which explains them). Templates come from the database at request time, so a delta that would
+need the template of a student erased since cannot be built (:class:`DeltaUnavailable`): the
+gate fetches the full file, which no longer holds them.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
-from models.gallery import Gallery
+from models.gallery_delta import (
+    EMBEDDING_DTYPE,
+    DeltaRow,
+    DeltaStep,
+    GalleryChange,
+    GalleryDelta,
+)
 from server.db import in_chunks
 from server.gallery_models import GalleryVersion
 from server.models import FaceEnrollment
 
-DELTA_FORMAT = "cg-gallery-delta-1"
-EMBEDDING_DTYPE = np.dtype("<f4")  # as FaceEnrollment stores templates
-
 
 class DeltaUnavailable(LookupError):
     """No delta can take a gate from its version to the current one; the message says why."""
-
-
-@dataclass(frozen=True)
-class GalleryChange:
-    """What one publish does to the previous gallery; see the module docstring for the order.
-
-    ``add`` holds ``(entry id, student code)`` pairs; ``cards`` is None when unchanged.
-    """
-
-    remove: tuple[str, ...] = ()
-    add: tuple[tuple[str, str], ...] = ()
-    cards: dict[str, str] | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.remove or self.add or self.cards is not None)
-
-    def to_json(self) -> dict[str, Any]:
-        """The form stored in ``gallery_version.changes``."""
-        return {
-            "remove": list(self.remove),
-            "add": [list(pair) for pair in self.add],
-            "cards": self.cards,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GalleryChange:
-        """The change :meth:`to_json` stored."""
-        return cls(
-            remove=tuple(data["remove"]),
-            add=tuple((entry, person) for entry, person in data["add"]),
-            cards=data["cards"],
-        )
-
-
-def apply_change(gallery: Gallery, change: GalleryChange, embeddings: np.ndarray) -> int:
-    """Apply ``change`` to ``gallery`` (``embeddings[i]`` is the template of ``change.add[i]``)
-    and return the new version. Publishing and delta replay both go through here."""
-    gallery.remove_entries(change.remove)
-    if change.add:
-        gallery.add_rows(
-            [person for _, person in change.add], embeddings, [entry for entry, _ in change.add]
-        )
-    if change.cards is not None:
-        gallery.set_cards(change.cards)
-    return gallery.version
 
 
 def entry_id(enrollment_id: int) -> str:
@@ -104,36 +49,6 @@ def templates(db: Session, entries: Sequence[str]) -> dict[str, np.ndarray]:
             (entry_id(row_id), np.frombuffer(blob, EMBEDDING_DTYPE)) for row_id, blob in rows
         )
     return found
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DeltaRow(_Frozen):
-    entry: str
-    person: str
-    embedding: str  # base64 of float32 little-endian
-
-
-class DeltaStep(_Frozen):
-    version: int
-    remove: list[str]
-    add: list[DeltaRow]
-    cards: dict[str, str] | None
-
-
-class GalleryDelta(_Frozen):
-    """The steps from ``since`` to ``version`` (see the module docstring)."""
-
-    format: Literal["cg-gallery-delta-1"] = DELTA_FORMAT
-    site: str
-    model_pack: str
-    since: int
-    version: int
-    sha256: str
-    size_bytes: int
-    steps: list[DeltaStep]
 
 
 def build_delta(db: Session, site: str, site_id: int, since: int, target: GalleryVersion) -> bytes:

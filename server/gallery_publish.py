@@ -33,12 +33,13 @@ from broker.gallery_signing import sign
 from broker.payloads import GalleryNotice
 from broker.topics import gallery_topic
 from models.gallery import Gallery
+from models.gallery_delta import GalleryChange, apply_change
 from models.packs import PackManifest
 from server.core.config import get_settings
 from server.db import writer
 from server.faces import get_face_settings, shared_pack
 from server.gallery_announce import Announce, AnnounceError, mqtt_announcer
-from server.gallery_delta import GalleryChange, apply_change, entry_id, templates
+from server.gallery_delta import entry_id, templates
 from server.gallery_key import GalleryKey, load_or_create_key
 from server.gallery_models import GalleryVersion
 from server.models import BiometricConsent, Card, FaceEnrollment, Site, Student, StudentStatus

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import threading
@@ -18,6 +19,7 @@ from broker.payloads import GalleryNotice, utc_now
 from edge.fetch import https_fetcher
 from edge.gallery_store import GalleryStore
 from models.gallery import Gallery
+from models.gallery_delta import DeltaRow, DeltaStep, GalleryChange, GalleryDelta, apply_change
 
 PACK = "dlib-r29-mtcnn"
 
@@ -93,6 +95,64 @@ def test_a_verified_update_is_swapped_in_and_survives_a_restart(server, tmp_path
 
     restarted = _store(tmp_path, key)
     assert restarted.load_last_good().version == 3
+
+
+def _next_version(base: bytes, embedding: np.ndarray) -> tuple[bytes, GalleryDelta]:
+    """The gallery after the server adds one student's template to ``base``, as it publishes
+    (apply_change), and the delta it would serve a gate holding ``base``."""
+    gallery = Gallery.from_bytes(base)
+    since = gallery.version
+    change = GalleryChange(add=(("e-new", "HS999999"),))
+    apply_change(gallery, change, embedding.reshape(1, -1).astype(np.float32))
+    data = gallery.to_bytes()
+    row = DeltaRow(
+        entry="e-new",
+        person="HS999999",
+        embedding=base64.b64encode(embedding.astype("<f4").tobytes()).decode(),
+    )
+    delta = GalleryDelta(
+        site="school-a",
+        model_pack=PACK,
+        since=since,
+        version=gallery.version,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        steps=[DeltaStep(version=gallery.version, remove=[], add=[row], cards=None)],
+    )
+    return data, delta
+
+
+def test_a_delta_alone_updates_a_gate_that_holds_the_previous_version(server, tmp_path) -> None:
+    key = Ed25519PrivateKey.generate()
+    store = _store(tmp_path, key)
+    base = _gallery(2)
+    assert store.apply(_publish(server, key, "g2", base, 2))
+    data, delta = _next_version(base, np.random.default_rng(7).standard_normal(128))
+    notice = _publish(server, key, "g3", data, delta.version)
+    del Files.files["/g3"]  # only the delta is there to fetch
+    Files.files["/g3?since=2"] = delta.model_dump_json().encode()
+    assert store.apply(notice)
+    assert (store.by_file, store.by_delta) == (1, 1)
+    assert store.path.read_bytes() == data and "HS999999" in store.current().persons
+
+
+def test_a_delta_that_does_not_rebuild_the_announced_file_costs_one_request(
+    server, tmp_path
+) -> None:
+    """A delta is not signed: what it rebuilds must be the notice's file, or the gate fetches
+    the file itself."""
+    key = Ed25519PrivateKey.generate()
+    store = _store(tmp_path, key)
+    base = _gallery(2)
+    assert store.apply(_publish(server, key, "g2", base, 2))
+    rng = np.random.default_rng(7)
+    data, _ = _next_version(base, rng.standard_normal(128))
+    _, forged = _next_version(base, rng.standard_normal(128))  # another template
+    notice = _publish(server, key, "g3", data, 3)
+    Files.files["/g3?since=2"] = forged.model_dump_json().encode()
+    assert store.apply(notice)
+    assert (store.by_file, store.by_delta, store.rejected) == (2, 0, 0)
+    assert store.path.read_bytes() == data
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from sqlmodel import select
 
+from models.gallery_delta import GalleryDelta
 from server.api.deps import AdminUser, DeviceDep, SessionDep, not_found
 from server.api.schemas.enrollment import GalleryPublished
-from server.gallery_delta import DeltaUnavailable, GalleryDelta, build_delta
+from server.gallery_delta import DeltaUnavailable, build_delta
 from server.gallery_publish import (
     FILE_PATH,
     GalleryPublisher,

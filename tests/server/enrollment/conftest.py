@@ -18,11 +18,11 @@ from sqlmodel import Session
 
 from broker import passwords
 from models.engine import FaceEngine
+from models.gallery_delta import EMBEDDING_DTYPE
 from models.packs import Pack
 from server.auth_models import DeviceSecret
 from server.enrollment import ConsentGiver, ConsentIn
 from server.faces import shared_engine
-from server.gallery_delta import EMBEDDING_DTYPE
 from server.gallery_key import load_or_create_key
 from server.gallery_publish import GalleryPublisher, shared_publisher
 from server.models import BiometricConsent, EnrollmentSource, FaceEnrollment, Student

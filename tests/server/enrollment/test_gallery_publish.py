@@ -3,27 +3,20 @@ gallery, versions that move only on change, erasure, deltas that rebuild the pub
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import threading
 from datetime import date
 
-import numpy as np
 import pytest
 from sqlmodel import Session, select
 
 from broker.gallery_signing import verify
 from models.gallery import Gallery
+from models.gallery_delta import GalleryDelta, replay
 from server.demo import load_demo
 from server.enrollment import withdraw_consent
 from server.gallery_announce import AnnounceError
-from server.gallery_delta import (
-    DeltaUnavailable,
-    GalleryChange,
-    GalleryDelta,
-    apply_change,
-    build_delta,
-)
+from server.gallery_delta import DeltaUnavailable, build_delta
 from server.gallery_models import GalleryVersion
 from server.gallery_publish import GalleryPublisher, newest_version, publish_loop
 from server.models import Card, Site, StudentStatus
@@ -156,17 +149,6 @@ def test_a_publish_for_the_school_covers_each_of_its_sites(
     ]
 
 
-def _replay(delta: GalleryDelta, gallery: Gallery) -> None:
-    """What a gate does with a delta (see server.gallery_delta)."""
-    for step in delta.steps:
-        rows = [np.frombuffer(base64.b64decode(row.embedding), "<f4") for row in step.add]
-        change = GalleryChange(
-            tuple(step.remove), tuple((row.entry, row.person) for row in step.add), step.cards
-        )
-        apply_change(gallery, change, np.array(rows, np.float32).reshape(len(rows), gallery.dim))
-        assert gallery.version == step.version
-
-
 def test_a_delta_rebuilds_the_published_file_byte_for_byte(
     db: Session, world: World, publisher: GalleryPublisher
 ) -> None:
@@ -188,7 +170,7 @@ def test_a_delta_rebuilds_the_published_file_byte_for_byte(
     assert (delta.since, delta.version, len(delta.steps)) == (since, target.version, 2)
     assert (delta.sha256, delta.size_bytes) == (target.notice.sha256, target.notice.size_bytes)
     gallery = Gallery.from_bytes(old_file)
-    _replay(delta, gallery)
+    replay(delta, gallery)
     assert gallery.to_bytes() == row.data
 
 

@@ -29,11 +29,11 @@ from broker.topics import Channel
 from edge.fetch import https_fetcher
 from edge.gallery_store import GalleryStore
 from models.engine import FaceEngine
+from models.gallery_delta import GalleryDelta
 from server.auth_models import DeviceSecret
 from server.core.config import MqttSection
 from server.faces import shared_engine
 from server.gallery_announce import mqtt_announcer
-from server.gallery_delta import GalleryDelta
 from server.gallery_key import load_or_create_key
 from server.gallery_publish import GalleryPublisher, newest_version, shared_publisher
 from server.models import AuditLog, FaceEnrollment
@@ -143,6 +143,35 @@ def test_an_enrolled_student_reaches_the_gate_through_the_signed_gallery(
     assert newer.version == withdrawn.json()["galleries"][0]["version"] > notice.version
     assert store.apply(newer) and store.current().persons == ()
     assert _templates(db) == 0
+    assert store.path.read_bytes() == newest_version(db, seed.world.site.id).data
+
+
+def test_a_gate_takes_a_delta_and_falls_back_to_the_file_when_none_can_be_built(
+    db: Session, seed: Seed, wired: GalleryPublisher, gate: str, tmp_path: Path
+) -> None:
+    """A school's gallery is much bigger than a morning's changes (here 60 rows against 3), so
+    the gate takes a delta. Deltas carry templates from the database, so a student enrolled and
+    erased while the gate was away leaves none (410): the gate fetches the file instead, and
+    either way holds the very file the server published."""
+    pack, site_id = wired.manifest.name, seed.world.site.id
+    first, second, third = seed.students[:3]
+    add_templates(db, first, 60, pack)
+    store = _store(tmp_path, wired, gate, GATE_PASSWORD)
+    assert store.apply(wired.publish_site(db, "school-a", reason="test").notice)
+    add_templates(db, second, 3, pack, rng_seed=1)
+    assert store.apply(wired.publish_site(db, "school-a", reason="test").notice)
+    assert (store.by_file, store.by_delta) == (1, 1)
+    assert store.current().persons == tuple(sorted((first.code, second.code)))
+
+    add_templates(db, third, 2, pack, rng_seed=2)
+    wired.publish_site(db, "school-a", reason="test")  # the gate misses this one
+    for enrollment in db.exec(select(FaceEnrollment).where(FaceEnrollment.student_id == third.id)):
+        db.delete(enrollment)
+    db.commit()
+    last = wired.publish_site(db, "school-a", reason="test").notice
+    assert store.apply(last)
+    assert (store.by_file, store.by_delta, store.rejected) == (2, 1, 0)
+    assert store.path.read_bytes() == newest_version(db, site_id).data
 
 
 def test_the_gate_fetches_its_gallery_over_https_trusting_only_the_deployment_s_ca(
