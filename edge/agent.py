@@ -19,9 +19,6 @@ import time
 import uuid
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
 from broker.payloads import (
     Command,
     Event,
@@ -37,8 +34,7 @@ from edge.cards.reader import CardReader, ReaderError, Tap, make_reader
 from edge.clock import SYSTEM_CLOCK, GateClock
 from edge.config import EdgeConfig
 from edge.feedback import feedback_for
-from edge.fetch import https_fetcher
-from edge.gallery_store import GalleryStore
+from edge.gallery_store import gate_gallery_store
 from edge.link import CommandFailed, GateLink, LinkSettings
 from edge.loop import LoopSettings, Pass, RecognitionLoop
 from edge.outbox import Outbox, OutboxFull
@@ -112,14 +108,7 @@ class Gate:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.pack = load_model_pack(config)
         self.engine = FaceEngine(self.pack, threads=config.recognition.threads)
-        broker = config.broker
-        password = broker.password.get_secret_value() if broker.password else None
-        key = load_pem_public_key(Path(config.gallery.public_key).read_bytes())
-        if not isinstance(key, Ed25519PublicKey):
-            raise ValueError(f"{config.gallery.public_key} is not an Ed25519 public key")
-        client_cert = (broker.client_cert, broker.client_key) if broker.client_cert else None
-        fetch = https_fetcher(config.username, password, broker.ca_file, client_cert)
-        self.gallery = GalleryStore(data_dir / "gallery.cggal", self.pack.name, key, fetch)
+        self.gallery = gate_gallery_store(config)
         self.gallery.load_last_good()
         self.outbox = Outbox(data_dir / "outbox.db", config.storage.outbox_capacity)
         self.feedback = feedback_for(
@@ -138,7 +127,7 @@ class Gate:
         self._connected = False
         self.link = GateLink(
             LinkSettings(
-                **broker.model_dump(),
+                **config.broker.model_dump(),
                 site=site,
                 device=device,
                 telemetry_interval_s=config.telemetry.interval_s,

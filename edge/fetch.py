@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from edge.gallery_store import Fetch
+Fetch = Callable[[str, int], bytes]
+"""``fetch(url, max_bytes)``: the file at ``url``, refusing more than ``max_bytes``."""
 
 
 def https_fetcher(

@@ -21,20 +21,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from broker.gallery_signing import SignatureError, verify
 from broker.payloads import GalleryNotice
+from edge.config import EdgeConfig
+from edge.fetch import Fetch, https_fetcher
 from models.gallery import Gallery, GalleryError
 from models.gallery_delta import GalleryDelta, replay
 
 log = logging.getLogger(__name__)
-
-Fetch = Callable[[str, int], bytes]
-"""``fetch(url, max_bytes)``: the file at ``url``, refusing more than ``max_bytes``."""
 
 
 class GalleryRefused(ValueError):
@@ -48,7 +47,8 @@ class GalleryStore:
         self.path = Path(path)
         self.pack = pack
         self._public_key = public_key
-        self._fetch = fetch
+        self.fetch = fetch
+        """How this store downloads (``fetch(url, max_bytes)``), with the gate's credential."""
         self._current: Gallery | None = None
         self.rejected = 0
         self.by_delta = 0
@@ -82,7 +82,7 @@ class GalleryStore:
         if self._current is not None and notice.version <= self._current.version:
             return False  # a retained notice we already have, or an older one
         try:
-            gallery = self._verified(notice)
+            gallery = self.verified(notice)
         except GalleryRefused as exc:
             self.rejected += 1
             log.error(
@@ -95,7 +95,9 @@ class GalleryStore:
         log.info("gallery updated", extra={"version": gallery.version, "rows": len(gallery)})
         return True
 
-    def _verified(self, notice: GalleryNotice) -> Gallery:
+    def verified(self, notice: GalleryNotice) -> Gallery:
+        """The announced gallery, fetched and checked but not swapped in or saved;
+        GalleryRefused says why not (``gatectl doctor`` asks this of a throwaway store)."""
         try:
             verify(self._public_key, notice)
         except SignatureError as exc:
@@ -122,7 +124,7 @@ class GalleryStore:
     def _file(self, notice: GalleryNotice) -> bytes:
         """The announced file, downloaded and checked against the notice."""
         try:
-            data = self._fetch(str(notice.url), notice.size_bytes)
+            data = self.fetch(str(notice.url), notice.size_bytes)
         except Exception as exc:  # network, TLS, HTTP status: all mean "not now"
             raise GalleryRefused(f"cannot fetch {notice.url}: {exc}") from None
         _check_announced(data, notice)
@@ -137,7 +139,7 @@ class GalleryStore:
         separator = "&" if "?" in str(notice.url) else "?"
         url = f"{notice.url}{separator}since={current.version}"
         try:
-            delta = GalleryDelta.model_validate_json(self._fetch(url, notice.size_bytes))
+            delta = GalleryDelta.model_validate_json(self.fetch(url, notice.size_bytes))
             if (delta.site, delta.model_pack, delta.version) != (
                 notice.site,
                 notice.model_pack,
@@ -168,3 +170,18 @@ def _check_announced(data: bytes, notice: GalleryNotice) -> None:
     digest = hashlib.sha256(data).hexdigest()
     if digest != notice.sha256:
         raise GalleryRefused(f"sha256 {digest[:12]}… differs from the notice's")
+
+
+def gate_gallery_store(config: EdgeConfig, timeout_s: float = 30.0) -> GalleryStore:
+    """The gate's store as ``config`` describes it: its data folder, its pack, the server's key
+    (``gallery.public_key``), fetching with the gate's credential and CA. Raises OSError or
+    ValueError when the key file is missing or not an Ed25519 public key."""
+    key = load_pem_public_key(Path(config.gallery.public_key).read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{config.gallery.public_key} is not an Ed25519 public key")
+    broker = config.broker
+    password = broker.password.get_secret_value() if broker.password else None
+    client_cert = (broker.client_cert, broker.client_key) if broker.client_cert else None
+    fetch = https_fetcher(config.username, password, broker.ca_file, client_cert, timeout_s)
+    path = config.storage.data_dir / "gallery.cggal"
+    return GalleryStore(path, config.recognition.pack, key, fetch)

@@ -2,9 +2,11 @@
 
 The checks follow what a gate needs at start-up, in that order: a valid configuration, a clock
 that agrees with the server's (event times decide who was late), its broker reachable and
-accepting its credential, the model pack intact, the camera giving frames, the card reader
-answering, room on the data disk, and an outbox that is draining. What is not configured (no
-reader, no ``--server`` for the clock) is skipped, not failed. Exit codes: 0 nothing failed,
+accepting its credential, its site's gallery fetched from the server as the gate fetches it (the
+gate's secret, its CA, the server's signature, the announced sha256), the model pack intact,
+the camera giving frames, the card reader answering, room on the data disk, and an outbox that
+is draining. What is not configured (no reader, no ``--server`` for the clock, no bundle naming
+the server) is skipped, not failed. Exit codes: 0 nothing failed,
 1 a check failed, 2 bad arguments.
 
 Run it with the gate's service stopped: the camera and the reader's serial port can be opened
@@ -30,8 +32,10 @@ import httpx
 import typer
 from rich.console import Console
 
+from broker.payloads import GalleryNotice
 from edge.cards.reader import ReaderError, make_reader
 from edge.config import ConfigError, EdgeConfig, load_config
+from edge.gallery_store import GalleryRefused, gate_gallery_store
 from edge.outbox import Outbox
 from firmware_tools.broker_session import BrokerConnectError, BrokerTarget, close, connect
 from firmware_tools.bundle import MANIFEST_FILE
@@ -48,6 +52,8 @@ MIN_FREE_BYTES = 500 * 1024 * 1024
 MAX_OUTBOX_AGE_S = 15 * 60
 """An event this old still on the gate means events are not being delivered."""
 OUTBOX_FULL_SHARE = 0.8
+NOTICE_MAX_BYTES = 64 * 1024
+"""A gallery notice is well under 1 KB; more is not a notice."""
 
 Outcome = Literal["pass", "fail", "skip"]
 _MARKS = {"pass": "[green]✔[/green]", "fail": "[red]✘[/red]", "skip": "[dim]–[/dim]"}
@@ -131,6 +137,60 @@ def check_broker(config: EdgeConfig, timeout: float) -> Check:
         return _fail("broker", exc.problem, exc.hint)
     close(client)
     return _pass("broker", f"{target.address} accepted {config.username}")
+
+
+def check_gallery(config: EdgeConfig, api: str | None, timeout: float) -> Check:
+    """Fetch the site's newest gallery as the gate does, without keeping it: the signed notice
+    from the server (``GET …/gallery/{site}``) with the gate's secret over its CA, then the file
+    it names, checked against the signature, the size and the sha256."""
+    if api is None:
+        return _skip("gallery", "no bundle (or claim) naming the server's API")
+    if config.broker.password is None and config.broker.client_cert is None:
+        return _skip("gallery", "the gate has no secret yet: it exchanges its claim token first")
+    try:
+        store = gate_gallery_store(config, timeout)
+    except (OSError, ValueError) as exc:
+        return _fail("gallery", str(exc), "provision the gate again: the bundle holds gallery.pub")
+    url = f"{api.rstrip('/')}/gallery/{config.device.site}"
+    try:
+        notice = GalleryNotice.model_validate_json(store.fetch(url, NOTICE_MAX_BYTES))
+    except httpx.HTTPStatusError as exc:
+        code = exc.response.status_code
+        if code == 404:
+            return _skip("gallery", f"the server has published no gallery for {config.device.site}")
+        if code == 401:
+            return _fail(
+                "gallery",
+                f"{url}: the server refused {config.username} (401)",
+                "the server does not know this secret: provision the gate again",
+            )
+        return _fail("gallery", f"{url}: HTTP {code}", "check server_url in bundle.json")
+    except httpx.ConnectError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return _fail(
+                "gallery",
+                f"{url}: the server's certificate is not signed by the gate's CA ({exc})",
+                "serve HTTPS with the certificate `gatectl broker ca` made (campusgate server "
+                "run --tls-cert …), or give the gate the CA that signed the server's",
+            )
+        return _fail("gallery", f"{url}: no answer ({exc})", "check the server URL and network")
+    except (httpx.HTTPError, ValueError) as exc:
+        return _fail(
+            "gallery", f"{url}: {exc}", "bundle.json must name the campusgate API (…/api/v1)"
+        )
+    try:
+        gallery = store.verified(notice)
+    except GalleryRefused as exc:
+        return _fail(
+            "gallery",
+            f"version {notice.version} refused: {exc}",
+            "a signature that does not match means an old gallery.pub: provision the gate again",
+        )
+    return _pass(
+        "gallery",
+        f"version {gallery.version}, {len(gallery)} templates of {len(gallery.persons)} "
+        f"students from {notice.url}: signed by the server, as announced",
+    )
 
 
 def check_model_pack(config: EdgeConfig) -> Check:
@@ -227,11 +287,9 @@ def check_outbox(config: EdgeConfig) -> Check:
     return _pass("outbox", detail)
 
 
-def clock_reference(config_path: Path, config: EdgeConfig, given: str | None) -> str | None:
-    """The server to compare clocks with: ``--server``, else the one the gate's claim or its
-    provisioning bundle (``bundle.json`` beside the config) names, else None."""
-    if given:
-        return given
+def bundle_api(config_path: Path, config: EdgeConfig) -> str | None:
+    """The server's API base that the gate's claim or its provisioning bundle (``bundle.json``
+    beside the config) names, or None."""
     if config.claim is not None:
         return config.claim.server_url
     manifest = config_path.parent / MANIFEST_FILE
@@ -241,15 +299,25 @@ def clock_reference(config_path: Path, config: EdgeConfig, given: str | None) ->
         return None
 
 
-_Step = Callable[[EdgeConfig, str | None, float], Check]
+@dataclass(frozen=True)
+class _Where:
+    """What the checks after the config's need besides it."""
+
+    clock: str | None  # the server to compare clocks with
+    api: str | None  # the server's API, as the bundle names it
+    timeout: float
+
+
+_Step = Callable[[EdgeConfig, _Where], Check]
 _STEPS: list[tuple[str, _Step]] = [
-    ("clock", lambda _config, server, timeout: check_clock(server, timeout)),
-    ("broker", lambda config, _server, timeout: check_broker(config, timeout)),
-    ("model pack", lambda config, _server, _timeout: check_model_pack(config)),
-    ("camera", lambda config, _server, timeout: check_camera(config, timeout)),
-    ("card reader", lambda config, _server, _timeout: check_reader(config)),
-    ("disk", lambda config, _server, _timeout: check_disk(config)),
-    ("outbox", lambda config, _server, _timeout: check_outbox(config)),
+    ("clock", lambda _config, where: check_clock(where.clock, where.timeout)),
+    ("broker", lambda config, where: check_broker(config, where.timeout)),
+    ("gallery", lambda config, where: check_gallery(config, where.api, where.timeout)),
+    ("model pack", lambda config, _where: check_model_pack(config)),
+    ("camera", lambda config, where: check_camera(config, where.timeout)),
+    ("card reader", lambda config, _where: check_reader(config)),
+    ("disk", lambda config, _where: check_disk(config)),
+    ("outbox", lambda config, _where: check_outbox(config)),
 ]
 
 
@@ -271,10 +339,11 @@ def run_checks(
             done(_skip(name, "the config is not valid"))
         return checks
     done(_pass("config", f"{config_path}: gate {config.device.site}/{config.device.device}"))
-    server = clock_reference(config_path, config, server)
+    api = bundle_api(config_path, config)
+    where = _Where(clock=server or api, api=api, timeout=timeout)
     for name, step in _STEPS:
         with console.status(f"checking {name}…"):
-            done(step(config, server, timeout))
+            done(step(config, where))
     return checks
 
 
@@ -307,8 +376,8 @@ def doctor(
     ] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Check a gate end to end: config, clock, broker, model pack, camera, reader, disk,
-    outbox. Exit 1 if any check fails."""
+    """Check a gate end to end: config, clock, broker, gallery, model pack, camera, reader,
+    disk, outbox. Exit 1 if any check fails."""
     checks = run_checks(config, server, timeout, (lambda _: None) if as_json else _print)
     failed = [check for check in checks if check.outcome == "fail"]
     if as_json:

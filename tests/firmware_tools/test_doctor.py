@@ -25,7 +25,17 @@ from edge.outbox import Outbox
 from firmware_tools.emulators import PN532Emulator
 
 GATECTL = Path(sys.executable).parent / "gatectl"
-CHECKS = ["config", "clock", "broker", "model pack", "camera", "card reader", "disk", "outbox"]
+CHECKS = [
+    "config",
+    "clock",
+    "broker",
+    "gallery",
+    "model pack",
+    "camera",
+    "card reader",
+    "disk",
+    "outbox",
+]
 
 
 def write_config(
@@ -123,6 +133,8 @@ def test_a_good_gate_passes_every_check(
         done, checks = doctor(config, "--server", date_server(0))
     assert done.returncode == 0, done.stdout
     assert list(checks) == CHECKS
+    # No bundle names the server's API here (tests/server/enrollment checks the gallery step).
+    assert checks.pop("gallery")["outcome"] == "skip"
     assert {check["outcome"] for check in checks.values()} == {"pass"}, checks
     assert "accepted school-a.gate-1" in checks["broker"]["detail"]
     assert "hashes match" in checks["model pack"]["detail"]
@@ -139,8 +151,8 @@ def test_what_is_not_configured_is_skipped_and_the_text_report_has_a_line_each(
     config = write_config(tmp_path, mosquitto, default_pack)
     done, checks = doctor(config)
     assert done.returncode == 0, done.stdout
-    assert checks["clock"]["outcome"] == checks["card reader"]["outcome"] == "skip"
-    skipped = ("clock", "card reader")
+    skipped = ("clock", "gallery", "card reader")
+    assert {checks[name]["outcome"] for name in skipped} == {"skip"}
     assert all(checks[name]["outcome"] == "pass" for name in CHECKS if name not in skipped)
 
     text = doctor_text(config)
@@ -209,4 +221,4 @@ def test_an_invalid_config_fails_and_skips_the_rest(tmp_path: Path) -> None:
     done, checks = doctor(config)
     assert done.returncode == 1
     assert checks["config"]["outcome"] == "fail" and "broker.port" in checks["config"]["detail"]
-    assert [checks[name]["outcome"] for name in CHECKS[1:]] == ["skip"] * 7
+    assert [checks[name]["outcome"] for name in CHECKS[1:]] == ["skip"] * 8

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from sqlmodel import select
 
+from broker.payloads import GalleryNotice
 from models.gallery_delta import GalleryDelta
 from server.api.deps import AdminUser, DeviceDep, SessionDep, not_found
 from server.api.schemas.enrollment import GalleryPublished
@@ -82,6 +83,23 @@ def gallery_file(
             status.HTTP_410_GONE, f"{exc}; fetch the full file / hãy tải cả tệp"
         ) from None
     return Response(delta, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/gallery/{site}",
+    responses={404: {"description": "Not this device's site, or nothing published yet."}},
+)
+def gallery_notice(
+    site: SiteCode, device: DeviceDep, db: SessionDep, publisher: PublisherDep
+) -> GalleryNotice:
+    """The signed notice of the site's newest gallery, the one the broker keeps retained: for
+    `gatectl doctor`, which checks the whole way from notice to file with the gate's own
+    credential and CA, and for anything that must not depend on the broker's retained copy."""
+    own = db.exec(select(Site).where(Site.id == device.site_id, Site.code == site)).first()
+    row = newest_version(db, own.id) if own is not None else None
+    if row is None or row.data is None:
+        raise not_found("gallery", site)
+    return publisher.notice(site, row)
 
 
 @router.post("/gallery/{site}/publish")

@@ -4,10 +4,12 @@ real Mosquitto."""
 
 from __future__ import annotations
 
+import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -26,8 +28,10 @@ from broker.mosquitto_config import SERVER_USERNAME
 from broker.payloads import GalleryNotice
 from broker.pki import create_ca, issue_server_cert
 from broker.topics import Channel
+from edge.config import load_config
 from edge.fetch import https_fetcher
 from edge.gallery_store import GalleryStore
+from firmware_tools.doctor import check_gallery
 from models.engine import FaceEngine
 from models.gallery_delta import GalleryDelta
 from server.auth_models import DeviceSecret
@@ -174,45 +178,132 @@ def test_a_gate_takes_a_delta_and_falls_back_to_the_file_when_none_can_be_built(
     assert store.path.read_bytes() == newest_version(db, site_id).data
 
 
-def test_the_gate_fetches_its_gallery_over_https_trusting_only_the_deployment_s_ca(
-    app: FastAPI,
-    db: Session,
-    seed: Seed,
-    default_pack,
-    face_engine: FaceEngine,
-    gate: str,
-    tmp_path: Path,
-) -> None:
-    """``campusgate server run --tls-cert …`` as the gate meets it: the bundle's CA (the one
-    ``gatectl broker ca`` made) verifies the server; a server it did not sign is not trusted,
-    and that gate keeps what it had."""
+@dataclass
+class HttpsSchool:
+    """The app served over HTTPS with a certificate of the deployment's CA, and its publisher
+    naming that address; ``ca`` is the CA file a gate's bundle holds, ``impostor`` another."""
+
+    base: str
+    publisher: GalleryPublisher
+    ca: Path
+    impostor: Path
+
+
+@pytest.fixture
+def https_school(
+    app: FastAPI, default_pack, face_engine: FaceEngine, tmp_path: Path
+) -> Iterator[HttpsSchool]:
+    """``campusgate server run --tls-cert …`` as gates meet it."""
     ca, impostor = create_ca(), create_ca("another CA")
     ca.write(tmp_path / "ca.crt", tmp_path / "ca.key")
     impostor.write(tmp_path / "impostor.crt", tmp_path / "impostor.key")
     tls = (tmp_path / "server.crt", tmp_path / "server.key")
     issue_server_cert(ca, ["127.0.0.1"]).write(*tls)
-    student = seed.students[0]
-    add_templates(db, student, 2, default_pack.manifest.name)
     with served(app, tls) as base:
         publisher = GalleryPublisher(
             default_pack.manifest, load_or_create_key(tmp_path / "key"), base
         )
         app.dependency_overrides[shared_engine] = lambda: face_engine
         app.dependency_overrides[shared_publisher] = lambda: publisher
-        notice = publisher.publish_site(db, "school-a", reason="test").notice
-        assert str(notice.url).startswith("https://")
+        yield HttpsSchool(base, publisher, tmp_path / "ca.crt", tmp_path / "impostor.crt")
 
-        def store(ca_file: Path, name: str) -> GalleryStore:
-            fetch = https_fetcher(gate, GATE_PASSWORD, ca_file=ca_file)
-            path = tmp_path / f"{name}.cggal"
-            return GalleryStore(path, publisher.manifest.name, publisher.key.public_key, fetch)
 
-        trusting = store(tmp_path / "ca.crt", "trusting")
-        assert trusting.apply(notice)
-        assert trusting.current().persons == (student.code,)
-        fooled = store(tmp_path / "impostor.crt", "fooled")
-        assert not fooled.apply(notice)
-        assert (fooled.rejected, fooled.current()) == (1, None)
+def test_the_gate_fetches_its_gallery_over_https_trusting_only_the_deployment_s_ca(
+    db: Session, seed: Seed, https_school: HttpsSchool, gate: str, tmp_path: Path
+) -> None:
+    """The bundle's CA (the one ``gatectl broker ca`` made) verifies the server; a server it
+    did not sign is not trusted, and that gate keeps what it had."""
+    student = seed.students[0]
+    publisher = https_school.publisher
+    add_templates(db, student, 2, publisher.manifest.name)
+    notice = publisher.publish_site(db, "school-a", reason="test").notice
+    assert str(notice.url).startswith("https://")
+
+    def store(ca_file: Path, name: str) -> GalleryStore:
+        fetch = https_fetcher(gate, GATE_PASSWORD, ca_file=ca_file)
+        path = tmp_path / f"{name}.cggal"
+        return GalleryStore(path, publisher.manifest.name, publisher.key.public_key, fetch)
+
+    trusting = store(https_school.ca, "trusting")
+    assert trusting.apply(notice)
+    assert trusting.current().persons == (student.code,)
+    fooled = store(https_school.impostor, "fooled")
+    assert not fooled.apply(notice)
+    assert (fooled.rejected, fooled.current()) == (1, None)
+
+
+def test_a_gate_reads_its_site_s_newest_notice_from_the_server(
+    db: Session, seed: Seed, https_school: HttpsSchool, gate: str
+) -> None:
+    """The notice the broker keeps retained, from the server itself (for ``gatectl doctor``)."""
+    url = f"{https_school.base}/gallery/school-a"
+    trust = ssl.create_default_context(cafile=https_school.ca)
+    assert httpx.get(url, auth=(gate, GATE_PASSWORD), verify=trust).status_code == 404
+    add_templates(db, seed.students[0], 2, https_school.publisher.manifest.name)
+    published = https_school.publisher.publish_site(db, "school-a", reason="test").notice
+    answer = httpx.get(url, auth=(gate, GATE_PASSWORD), verify=trust)
+    assert answer.status_code == 200, answer.text
+    assert GalleryNotice.model_validate_json(answer.content) == published
+    assert httpx.get(url, auth=(gate, "wrong"), verify=trust).status_code == 401
+    other = f"{https_school.base}/gallery/school-b"
+    assert httpx.get(other, auth=(gate, GATE_PASSWORD), verify=trust).status_code == 404
+
+
+def _gate_config(folder: Path, school: HttpsSchool, ca: Path, password: str, key: bytes) -> Path:
+    """A gate.toml as a bundle gives it (the broker is not needed by the gallery check)."""
+    (folder / "gallery.pub").write_bytes(key)
+    config = folder / "gate.toml"
+    config.write_text(
+        f"""
+[device]
+site = "school-a"
+device = "gate-1"
+
+[broker]
+host = "127.0.0.1"
+port = 8883
+password = "{password}"
+ca_file = "{ca}"
+
+[recognition]
+pack = "{school.publisher.manifest.name}"
+
+[storage]
+data_dir = "data"
+"""
+    )
+    return config
+
+
+def test_gatectl_doctor_fetches_the_gallery_as_the_gate_would(
+    db: Session, seed: Seed, https_school: HttpsSchool, gate: str, tmp_path: Path
+) -> None:
+    """Each way a provisioned gate can fail to get its gallery gets its own hint."""
+    school, publisher = https_school, https_school.publisher
+    public = publisher.key.public_pem()
+
+    def doctor(ca: Path = school.ca, password: str = GATE_PASSWORD, key: bytes = public):
+        folder = Path(tempfile.mkdtemp(dir=tmp_path))
+        config = load_config(_gate_config(folder, school, ca, password, key))
+        return check_gallery(config, school.base, timeout=10)
+
+    assert doctor().outcome == "skip"  # nothing published yet
+    add_templates(db, seed.students[0], 3, publisher.manifest.name)
+    version = publisher.publish_site(db, "school-a", reason="test").version
+    good = doctor()
+    assert good.outcome == "pass", good
+    assert good.detail.startswith(f"version {version}, 3 templates of 1 students from https://")
+
+    wrong = doctor(password="not-the-secret")
+    assert (wrong.outcome, "401" in wrong.detail) == ("fail", True)
+    assert "provision the gate again" in wrong.hint
+    untrusted = doctor(ca=school.impostor)
+    assert untrusted.outcome == "fail" and "not signed by the gate's CA" in untrusted.detail
+    assert "--tls-cert" in untrusted.hint
+    stale_key = load_or_create_key(tmp_path / "old-key").public_pem()
+    refused = doctor(key=stale_key)
+    assert refused.outcome == "fail" and refused.detail.startswith(f"version {version} refused")
+    assert "old gallery.pub" in refused.hint
 
 
 def test_a_gate_of_another_pack_refuses_the_gallery(
