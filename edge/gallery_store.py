@@ -112,7 +112,7 @@ class GalleryStore:
             self.by_file += 1
         else:
             self.by_delta += 1
-        try:
+        try:  # parsed from bytes either way, so a rebuilt gallery is the file's, float16 and all
             gallery = Gallery.from_bytes(data)
         except GalleryError as exc:
             raise GalleryRefused(str(exc)) from None

@@ -225,6 +225,14 @@ def _wait_for(what: str, check, timeout_s: float = WAIT_S) -> None:
         time.sleep(0.1)
 
 
+def _wait_refused(what: str, log: Path, seen: int) -> str:
+    """Wait until the gate's log, past its first ``seen`` characters, says the broker refused
+    it; return that part of the log."""
+    refused = "broker refused the connection"
+    _wait_for(f"the broker to refuse {what}", lambda: refused in log.read_text()[seen:])
+    return log.read_text()[seen:]
+
+
 def _start_gate(bundle: Path, log: Path, env: dict[str, str]) -> subprocess.Popen:
     with log.open("wb") as out:
         return subprocess.Popen(
@@ -376,10 +384,7 @@ def test_a_technician_brings_two_gates_online_and_revokes_one(
             *("--data-dir", str(tmp_path / "state-b"), *bundle_options, "--json"),
         )
         assert json.loads(renewed)["broker"]["cleared_statuses"] == [f"{SITE}/gate-b"]
-        _wait_for(
-            "gate B's old secret to be refused",
-            lambda: "broker refused the connection" in logs["b"].read_text()[seen_b:],
-        )
+        _wait_refused("gate B's old secret", logs["b"], seen_b)
         assert "gate-b" not in watch.latest
         assert _states(gate_status(plain_port, service_password)) == {"gate-a": "online"}
         _stop(gates[1])
@@ -396,11 +401,7 @@ def test_a_technician_brings_two_gates_online_and_revokes_one(
             *("device", "revoke", f"{SITE}.gate-a", "--broker-dir", str(broker_dir), "--json"),
         )
         assert json.loads(revoked)["broker"]["cleared_statuses"] == [f"{SITE}/gate-a"]
-        _wait_for(
-            "gate A's disconnection and refused reconnect",
-            lambda: "broker refused the connection" in logs["a"].read_text()[seen_a:],
-        )
-        after = logs["a"].read_text()[seen_a:]
+        after = _wait_refused("gate A's disconnection and reconnect", logs["a"], seen_a)
         assert after.index("disconnected") < after.index("broker refused the connection")
         assert "Not authorized" in after
         again, verdict = _connect(tls_port, ca, f"{SITE}.gate-a", a_password, mqtt.MQTTv311)

@@ -29,6 +29,7 @@ from broker.payloads import GalleryNotice
 from broker.pki import create_ca, issue_server_cert
 from broker.topics import Channel
 from edge.config import load_config
+from edge.config_writer import write_config
 from edge.fetch import https_fetcher
 from edge.gallery_store import GalleryStore
 from firmware_tools.doctor import check_gallery
@@ -253,24 +254,14 @@ def _gate_config(folder: Path, school: HttpsSchool, ca: Path, password: str, key
     """A gate.toml as a bundle gives it (the broker is not needed by the gallery check)."""
     (folder / "gallery.pub").write_bytes(key)
     config = folder / "gate.toml"
-    config.write_text(
-        f"""
-[device]
-site = "school-a"
-device = "gate-1"
-
-[broker]
-host = "127.0.0.1"
-port = 8883
-password = "{password}"
-ca_file = "{ca}"
-
-[recognition]
-pack = "{school.publisher.manifest.name}"
-
-[storage]
-data_dir = "data"
-"""
+    write_config(
+        config,
+        {
+            "device": {"site": "school-a", "device": "gate-1"},
+            "broker": {"host": "127.0.0.1", "port": 8883, "password": password, "ca_file": ca},
+            "recognition": {"pack": school.publisher.manifest.name},
+            "storage": {"data_dir": "data"},
+        },
     )
     return config
 
